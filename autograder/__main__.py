@@ -1,0 +1,104 @@
+"""The instructor's command line: ``python -m autograder {build,validate,grade,fixtures} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.course import NbgraderError, resolve_week, weeks_with_source
+
+
+def _weeks(names: list[str]) -> list[str]:
+    return [resolve_week(name) for name in names] if names else weeks_with_source()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from autograder.build import BuildRefused, build, drift
+
+    status = 0
+    for week in _weeks(args.weeks):
+        try:
+            if args.check:
+                found = drift(week)
+                print("\n".join(found) if found else f"{week}: generated notebooks are up to date")
+                status |= bool(found)
+            else:
+                seconds = build(week)
+                print(f"{week}: wrote {week}/assignment.ipynb and solutions/{week}.ipynb ({seconds:.0f} s)")
+        except BuildRefused as err:
+            print(err, file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from autograder.validate import table, validate_week
+
+    rows = [validate_week(week) for week in _weeks(args.weeks)]
+    print(table(rows))
+    return 0 if rows and all(row.ok for row in rows) else 1
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from autograder.grade import grade
+
+    week = resolve_week(args.week)
+    if not args.submissions.is_dir():
+        raise SystemExit(f"{args.submissions} is not a folder of notebooks.")
+    out = args.out or Path("grading") / week
+    results = grade(week, args.submissions, out, timeout=args.timeout)
+    flagged = sum(r.status == "flagged" for r in results)
+    print(f"{len(results) - flagged} graded, {flagged} flagged: {out / 'grades.csv'}, feedback in {out / 'feedback'}")
+    return 0
+
+
+def cmd_fixtures(args: argparse.Namespace) -> int:
+    from autograder import fixtures
+
+    if args.check:
+        found = fixtures.stale()
+        print("\n".join(found) if found else "fixtures are up to date")
+        return int(bool(found))
+    for path in fixtures.write():
+        print(f"wrote {path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="source -> student release (week folder) and executed solutions/")
+    build.add_argument("weeks", nargs="*", help="weeks to build (default: every week with a source)")
+    build.add_argument("--check", action="store_true", help="write nothing; fail when committed files drift")
+    build.set_defaults(run=cmd_build)
+
+    validate = sub.add_parser("validate", help="solution scores full marks, stubbed release scores 0")
+    validate.add_argument("weeks", nargs="*", help="weeks to validate (default: every week with a source)")
+    validate.set_defaults(run=cmd_validate)
+
+    grade = sub.add_parser("grade", help="autograde a folder of notebooks (file name = student id)")
+    grade.add_argument("week")
+    grade.add_argument("submissions", type=Path, help="folder holding <student_id>.ipynb files")
+    grade.add_argument("--out", type=Path, help="output folder (default: grading/<week>)")
+    grade.add_argument("--timeout", type=float, default=900.0, help="seconds per submission (default 900)")
+    grade.set_defaults(run=cmd_grade)
+
+    fixtures = sub.add_parser("fixtures", help="rewrite the visible checks' stored arrays from the reference")
+    fixtures.add_argument("--check", action="store_true", help="write nothing; fail when they drift")
+    fixtures.set_defaults(run=cmd_fixtures)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except NbgraderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Running real nbgrader on a fresh, temporary course folder.
+
+Every command works on a new temporary copy of the course (config + one week's source), so no
+gradebook, submission or feedback is ever written inside the repository, runs never see each other's
+state, and a crash leaves the repository as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+AUTOGRADER = REPO / "autograder"
+SOURCE_DIR = AUTOGRADER / "source"
+SOLUTIONS_DIR = REPO / "solutions"
+WEEKS = (
+    "week01_linear_algebra",
+    "week02_backprop",
+    "week03_cnn",
+    "week04_conv_from_scratch",
+    "week05_gans_transformers",
+)
+NOTEBOOK = "assignment.ipynb"
+
+
+class NbgraderError(RuntimeError):
+    """An nbgrader command failed; the message ends with the tail of its log."""
+
+
+def weeks_with_source() -> list[str]:
+    """The weeks whose assignment source exists, in course order."""
+    return [week for week in WEEKS if (SOURCE_DIR / week / NOTEBOOK).exists()]
+
+
+def resolve_week(name: str) -> str:
+    """Accept ``week01_linear_algebra``, ``week01`` or ``1``; fail clearly otherwise."""
+    for week in WEEKS:
+        if name in (week, week[:6], str(int(week[4:6]))):
+            if not (SOURCE_DIR / week / NOTEBOOK).exists():
+                raise SystemExit(f"{week} has no assignment source yet ({SOURCE_DIR / week / NOTEBOOK}).")
+            return week
+    raise SystemExit(f"Unknown week {name!r}; the weeks are: {', '.join(WEEKS)}.")
+
+
+def nbgrader_env() -> dict[str, str]:
+    """The environment of nbgrader and of the kernels it starts: the checking code is importable."""
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    # nbgrader calls `alembic` and jupyter's tools by name: the environment's bin folder comes first.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["MPLBACKEND"] = "Agg"
+    # One BLAS thread per kernel: timings stay comparable when submissions are graded side by side
+    # (a multi-threaded BLAS on a busy core can be many times slower, and a speed test would flap).
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = "1"
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def run_nbgrader(args: list[str], course: Path, timeout: float | None = None) -> str:
+    """Run ``nbgrader ARGS`` in the course folder; return its log, raise NbgraderError on failure."""
+    command = [sys.executable, "-m", "nbgrader", *args]
+    # A session of its own, so that on a time-out the kernels nbgrader started die with it.
+    process = subprocess.Popen(
+        command,
+        cwd=course,
+        env=nbgrader_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        log, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise NbgraderError(f"nbgrader {' '.join(args)} did not finish within {timeout:.0f} s") from err
+    if process.returncode != 0:
+        tail = "\n".join(log.splitlines()[-25:])
+        raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {process.returncode}):\n{tail}")
+    return log
+
+
+@dataclass
+class Course:
+    """A temporary nbgrader course holding one week's assignment, generated and in the gradebook."""
+
+    root: Path
+    week: str
+    students: list[str] = field(default_factory=list)
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.root / 'gradebook.db'}"
+
+    @property
+    def release(self) -> Path:
+        return self.root / "release" / self.week / NOTEBOOK
+
+    def submit(self, student: str, nb: nbformat.NotebookNode) -> None:
+        """Place a student's notebook where nbgrader collects it and register the student."""
+        run_nbgrader(["db", "student", "add", student], self.root)
+        folder = self.root / "submitted" / student / self.week
+        folder.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, folder / NOTEBOOK)
+        self.students.append(student)
+
+    def autograde(self, student: str, timeout: float | None = None) -> Path:
+        """Autograde one student's submission; return the autograded notebook's path."""
+        run_nbgrader(["autograde", self.week, "--student", student, "--force"], self.root, timeout)
+        graded = self.root / "autograded" / student / self.week / NOTEBOOK
+        if not graded.exists():
+            raise NbgraderError(f"nbgrader wrote no autograded notebook for {student}")
+        return graded
+
+    def feedback(self, student: str) -> Path:
+        """Generate the student's feedback HTML; return its path."""
+        run_nbgrader(["generate_feedback", self.week, "--student", student, "--force"], self.root)
+        page = self.root / "feedback" / student / self.week / NOTEBOOK.replace(".ipynb", ".html")
+        if not page.exists():
+            raise NbgraderError(f"nbgrader wrote no feedback for {student}")
+        return page
+
+    def scores(self, student: str) -> tuple[float, float, dict[str, tuple[float, float]]]:
+        """(score, max score, {grade cell id: (score, max)}) of an autograded submission."""
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.db_url, "dlfs") as gradebook:
+            submission = gradebook.find_submission(self.week, student)
+            cells = {
+                grade.name: (float(grade.score), float(grade.max_score))
+                for notebook in submission.notebooks
+                for grade in notebook.grades
+                if grade.max_score
+            }
+            return float(submission.score), float(submission.max_score), cells
+
+
+@contextmanager
+def temporary_course(week: str) -> Iterator[Course]:
+    """A fresh course folder with ``week`` generated by nbgrader; removed afterwards.
+
+    Set DLFS_KEEP_COURSE=1 to keep the folder for inspection (its path is printed).
+    """
+    root = Path(tempfile.mkdtemp(prefix=f"dlfs-{week}-"))
+    try:
+        shutil.copy(AUTOGRADER / "nbgrader_config.py", root / "nbgrader_config.py")
+        shutil.copytree(SOURCE_DIR / week, root / "source" / week)
+        run_nbgrader(["db", "assignment", "add", week], root)
+        run_nbgrader(["generate_assignment", week, "--force"], root)
+        yield Course(root, week)
+    finally:
+        if os.environ.get("DLFS_KEEP_COURSE"):
+            print(f"kept the course folder {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def ran_to_end(graded: Path) -> bool:
+    """True when every code cell of an autograded notebook was executed (no kernel death or abort)."""
+    nb = nbformat.read(graded, as_version=4)
+    code = [cell for cell in nb.cells if cell.cell_type == "code" and cell.source.strip()]
+    return all(cell.execution_count is not None for cell in code)

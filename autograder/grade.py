@@ -1,0 +1,103 @@
+"""``grade``: a folder of student notebooks -> nbgrader autograde -> feedback HTML and grades.csv.
+
+The file name (without ``.ipynb``) is the student id. Submissions are copied into a temporary course;
+the folder they came from is only read. Every submission ends in grades.csv, either ``graded`` with
+its score per test or ``flagged`` with the reason (unreadable notebook, unusable file name, nbgrader
+failure or time-out). A feedback page that would show hidden test source is not written.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder import notebooks
+from autograder.build import reference_code
+from autograder.course import NOTEBOOK, SOURCE_DIR, Course, NbgraderError, temporary_course
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+#: Seconds one submission may take to autograde (all its cells together) before it is flagged.
+DEFAULT_TIMEOUT = 900.0
+
+
+@dataclass
+class Result:
+    student: str
+    status: str  # "graded" or "flagged"
+    score: float | None = None
+    max_score: float | None = None
+    reason: str = ""
+    cells: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def read_submission(path: Path) -> nbformat.NotebookNode:
+    """Read and validate a notebook; ValueError with a short reason when it is not one."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as err:  # malformed JSON, wrong schema, unreadable bytes: all mean "not a notebook"
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise ValueError(f"not a valid notebook ({type(err).__name__}: {first})") from err
+    return nb
+
+
+def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout: float) -> Result:
+    student = path.stem
+    if not STUDENT_ID.match(student):
+        return Result(path.name, "flagged", reason="the file name is not a usable student id "
+                      "(letters, digits, '.', '_', '-', '@'; starting with a letter or digit)")
+    try:
+        nb = read_submission(path)
+    except ValueError as err:
+        return Result(student, "flagged", reason=str(err))
+    try:
+        course.submit(student, nb)
+        course.autograde(student, timeout=timeout)
+        score, max_score, cells = course.scores(student)
+        page = course.feedback(student)
+    except NbgraderError as err:
+        return Result(student, "flagged", reason=str(err).splitlines()[0])
+    shown = notebooks.leaked(notebooks.html_text_lines(page.read_text()), secrets)
+    if shown:
+        return Result(student, "flagged", score, max_score, "feedback would show hidden test source; "
+                      "not written (fix the source notebook)", cells)
+    shutil.copy(page, out / "feedback" / f"{student}.html")
+    return Result(student, "graded", score, max_score, "", cells)
+
+
+def write_grades(results: list[Result], path: Path) -> None:
+    """grades.csv: one row per submission, with the points of every test cell."""
+    tests = sorted({name for result in results for name in result.cells})
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "status", "score", "max_score", "reason", *tests])
+        for r in results:
+            writer.writerow(
+                [r.student, r.status, "" if r.score is None else f"{r.score:g}",
+                 "" if r.max_score is None else f"{r.max_score:g}", r.reason,
+                 *(f"{r.cells[t][0]:g}" if t in r.cells else "" for t in tests)]
+            )
+
+
+def grade(week: str, folder: Path, out: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Result]:
+    """Grade every ``*.ipynb`` in ``folder``; write ``out/grades.csv`` and ``out/feedback/<id>.html``."""
+    paths = sorted(folder.glob("*.ipynb"))
+    if not paths:
+        raise SystemExit(f"No notebooks (*.ipynb) in {folder}.")
+    (out / "feedback").mkdir(parents=True, exist_ok=True)
+    source = nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4)
+    secrets = notebooks.secret_lines(source, notebooks.HIDDEN) | reference_code()
+    results = []
+    with temporary_course(week) as course:
+        for number, path in enumerate(paths, 1):
+            result = _grade_one(course, path, out, secrets, timeout)
+            shown = f"{result.score:g}/{result.max_score:g}" if result.score is not None else result.reason
+            print(f"[{number}/{len(paths)}] {result.student}: {result.status} {shown}", flush=True)
+            results.append(result)
+    write_grades(results, out / "grades.csv")
+    return results

@@ -1,0 +1,11 @@
+"""dlfs: the small library of the course Deep Learning From Scratch.
+
+What students import: data loaders (:mod:`dlfs.data`), plots (:mod:`dlfs.plotting`), small numerics
+(:mod:`dlfs.numerics`) and the visible checks of each week (:mod:`dlfs.checks`). It holds no graded
+answer: the reference implementations live with the instructor, in ``autograder/``.
+"""
+
+from dlfs.numerics import rel_error
+
+__version__ = "0.1.0"
+__all__ = ["rel_error"]

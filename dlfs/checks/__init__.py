@@ -1,0 +1,172 @@
+"""The visible-check framework: what the check cells of every assignment call.
+
+A check either prints one line starting with a tick, or raises :class:`CheckFailed` (an
+``AssertionError``, so nbgrader counts it as a failed test) with a message that says which function,
+what was expected and what came back (shape, dtype, the largest error and where it is), and a hint.
+When the output matches a *known mistake* for the task (squared distances instead of distances, a
+transposed result, ...), the message names that mistake instead of printing numbers only.
+
+The expected values come from fixtures stored with the library (``dlfs/fixtures/*.npz``), made by the
+instructor's reference code; the reference code itself is not part of what students receive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlfs.numerics import max_rel_error_location
+
+FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+class CheckFailed(AssertionError):
+    """A check found a wrong answer; the message says what is wrong and what to try."""
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong answer: what it outputs on the check's inputs and what to tell the student."""
+
+    name: str
+    output: np.ndarray
+    message: str
+
+
+def passed(message: str) -> None:
+    """Print the one-line pass message of a check."""
+    print(f"\u2713 {message}")
+
+
+@cache
+def _fixture(name: str) -> dict[str, np.ndarray]:
+    path = FIXTURE_DIR / f"{name}.npz"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"The check fixture {path} is missing: the course library looks incomplete. "
+            "Re-install it from the course repository (make lab)."
+        )
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def fixture(name: str) -> dict[str, np.ndarray]:
+    """The stored arrays of one check, as fresh copies (a student's code may write into its inputs)."""
+    return {key: value.copy() for key, value in _fixture(name).items()}
+
+
+def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a student's function, turning a stub or a crash into a clear check failure."""
+    name = getattr(fn, "__name__", repr(fn))
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as err:
+        raise CheckFailed(
+            f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code."
+        ) from err
+    except CheckFailed:
+        raise
+    except Exception as err:
+        raise CheckFailed(
+            f"{name} raised {type(err).__name__}: {err}. Run it by hand on a small input to see where."
+        ) from err
+
+
+def _fmt_index(index: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(i) for i in index) + "]"
+
+
+def _matches(got: np.ndarray, candidate: np.ndarray, rtol: float, atol: float) -> bool:
+    return got.shape == candidate.shape and bool(
+        np.all(np.isfinite(got)) and np.allclose(got, candidate, rtol=rtol, atol=atol)
+    )
+
+
+def _named_mistake(
+    name: str, got: np.ndarray, mistakes: Sequence[Mistake], rtol: float, atol: float
+) -> CheckFailed | None:
+    for mistake in mistakes:
+        if _matches(got, np.asarray(mistake.output), rtol, atol):
+            return CheckFailed(f"{name}: {mistake.message}")
+    return None
+
+
+def check_array(
+    name: str,
+    got: Any,
+    expected: np.ndarray,
+    *,
+    rtol: float = 1e-7,
+    atol: float = 0.0,
+    mistakes: Sequence[Mistake] = (),
+    hint: str = "",
+) -> float:
+    """Compare a student's output with the expected array; return the max relative error on a pass.
+
+    Passes when every element satisfies ``|got - expected| <= atol + rtol * |expected|``. Otherwise
+    raises :class:`CheckFailed`, naming a known mistake when the output matches one, else reporting
+    the shape, dtype or the largest error and its index.
+    """
+    expected = np.asarray(expected)
+    tail = f" Hint: {hint}" if hint else ""
+    if got is None:
+        raise CheckFailed(f"{name} returned None: did you forget the `return` statement?")
+    if not isinstance(got, np.ndarray | np.generic | float | int | list | tuple):
+        raise CheckFailed(f"{name} returned a {type(got).__name__}; expected a NumPy array.{tail}")
+    got = np.asarray(got)
+    if got.dtype == object or not np.issubdtype(got.dtype, np.number):
+        raise CheckFailed(f"{name} returned an array of dtype {got.dtype}; expected numbers.{tail}")
+    if got.shape != expected.shape:
+        named = _named_mistake(name, got, mistakes, rtol, atol)
+        if named:
+            raise named
+        raise CheckFailed(f"{name}: expected shape {expected.shape}, got {got.shape}.{tail}")
+    if np.issubdtype(expected.dtype, np.floating) and not np.issubdtype(got.dtype, np.floating):
+        raise CheckFailed(
+            f"{name}: expected a floating-point array, got dtype {got.dtype} "
+            f"(integer results lose the fractional part).{tail}"
+        )
+    bad = ~np.isfinite(got)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise CheckFailed(
+            f"{name}: the result contains {'NaN' if np.isnan(got[where]) else 'inf'} "
+            f"(first at {_fmt_index(where)}, {int(bad.sum())} in all).{tail}"
+        )
+    error, where = max_rel_error_location(got.astype(np.float64), expected.astype(np.float64))
+    close = np.abs(got.astype(np.float64) - expected) <= atol + rtol * np.abs(expected)
+    if not close.all():
+        named = _named_mistake(name, got, mistakes, rtol, atol)
+        if named:
+            raise named
+        first = tuple(int(i) for i in np.argwhere(~close)[0])
+        raise CheckFailed(
+            f"{name}: {int((~close).sum())} of {close.size} values are wrong; max relative error "
+            f"{error:.2e} at {_fmt_index(where)}. At {_fmt_index(first)} expected {expected[first]!r}, "
+            f"got {got[first]!r}.{tail}"
+        )
+    return error
+
+
+def check_unchanged(name: str, before: np.ndarray, after: np.ndarray, argument: str) -> None:
+    """Fail when a function wrote into an argument it should only read."""
+    if not np.array_equal(before, after):
+        raise CheckFailed(
+            f"{name} changed its input `{argument}` in place; work on a copy or on new arrays."
+        )
+
+
+__all__ = [
+    "CheckFailed",
+    "Mistake",
+    "call",
+    "check_array",
+    "check_unchanged",
+    "fixture",
+    "passed",
+]
