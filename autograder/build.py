@@ -30,9 +30,13 @@ class BuildRefused(RuntimeError):
 
 
 def reference_code() -> set[str]:
-    """Statement lines of the reference implementations and the hidden-test checking code."""
-    paths = sorted((AUTOGRADER / "reference").glob("*.py")) + sorted((AUTOGRADER / "hidden").glob("*.py"))
-    return notebooks.code_lines(paths)
+    """Statement lines of the reference implementations: none may appear in a student release."""
+    return notebooks.code_lines(sorted((AUTOGRADER / "reference").glob("*.py")))
+
+
+def checking_code() -> set[str]:
+    """Statement lines of the hidden-test checking code: none may appear in feedback."""
+    return notebooks.code_lines(sorted((AUTOGRADER / "hidden").glob("*.py")))
 
 
 def release_path(week: str) -> Path:

@@ -111,8 +111,7 @@ class Course:
         return self.root / "release" / self.week / NOTEBOOK
 
     def submit(self, student: str, nb: nbformat.NotebookNode) -> None:
-        """Place a student's notebook where nbgrader collects it and register the student."""
-        run_nbgrader(["db", "student", "add", student], self.root)
+        """Place a student's notebook where nbgrader collects it (autograde registers the student)."""
         folder = self.root / "submitted" / student / self.week
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, folder / NOTEBOOK)

@@ -1,13 +1,14 @@
 """nbgrader preprocessors used when feedback is generated (see nbgrader_config.py)."""
 
-from nbconvert.preprocessors import Preprocessor
+from nbgrader.preprocessors.base import NbGraderPreprocessor
 
 
-class ShortErrors(Preprocessor):
+class ShortErrors(NbGraderPreprocessor):
     """Replace every error traceback by its last line, ``ExceptionName: message``.
 
-    A traceback of a failed hidden test prints the hidden test's source line and the frames of the
-    checking code; the message alone carries the diagnosis the student needs.
+    A traceback of a failed hidden test prints the hidden test's source lines and the frames of the
+    checking code; the message alone carries the diagnosis the student needs. (nbgrader's base class
+    is used because it is enabled by default; nbconvert's plain Preprocessor is not.)
     """
 
     def preprocess_cell(self, cell, resources, index):

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import notebooks
-from autograder.build import reference_code
+from autograder.build import checking_code, reference_code
 from autograder.course import NOTEBOOK, SOURCE_DIR, Course, NbgraderError, temporary_course
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
@@ -62,7 +62,9 @@ def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout
         page = course.feedback(student)
     except NbgraderError as err:
         return Result(student, "flagged", reason=str(err).splitlines()[0])
-    shown = notebooks.leaked(notebooks.html_text_lines(page.read_text()), secrets)
+    # The student's own lines are theirs to see, whatever they coincide with.
+    own = set(notebooks.notebook_text_lines(nb))
+    shown = notebooks.leaked_into(notebooks.html_text(page.read_text()), secrets - own)
     if shown:
         return Result(student, "flagged", score, max_score, "feedback would show hidden test source; "
                       "not written (fix the source notebook)", cells)
@@ -91,7 +93,7 @@ def grade(week: str, folder: Path, out: Path, timeout: float = DEFAULT_TIMEOUT) 
         raise SystemExit(f"No notebooks (*.ipynb) in {folder}.")
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     source = nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4)
-    secrets = notebooks.secret_lines(source, notebooks.HIDDEN) | reference_code()
+    secrets = notebooks.secret_lines(source, notebooks.HIDDEN) | reference_code() | checking_code()
     results = []
     with temporary_course(week) as course:
         for number, path in enumerate(paths, 1):

@@ -147,8 +147,8 @@ def check_array(
         first = tuple(int(i) for i in np.argwhere(~close)[0])
         raise CheckFailed(
             f"{name}: {int((~close).sum())} of {close.size} values are wrong; max relative error "
-            f"{error:.2e} at {_fmt_index(where)}. At {_fmt_index(first)} expected {expected[first]!r}, "
-            f"got {got[first]!r}.{tail}"
+            f"{error:.2e} at {_fmt_index(where)}. At {_fmt_index(first)} expected {expected[first].item()!r}, "
+            f"got {got[first].item()!r}.{tail}"
         )
     return error
 
