@@ -131,6 +131,8 @@ def check_array(
             f"{name}: expected a floating-point array, got dtype {got.dtype} "
             f"(integer results lose the fractional part).{tail}"
         )
+    if got.size == 0:
+        return 0.0
     bad = ~np.isfinite(got)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -161,12 +163,47 @@ def check_unchanged(name: str, before: np.ndarray, after: np.ndarray, argument: 
         )
 
 
+def stored_mistakes(arrays: dict[str, np.ndarray], messages: dict[str, str]) -> dict[str, np.ndarray]:
+    """The ``mistake_<name>`` arrays of a fixture, keyed by name, for the mistakes in ``messages``."""
+    return {name: arrays[f"mistake_{name}"] for name in messages if f"mistake_{name}" in arrays}
+
+
+def expect(
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    expected: np.ndarray,
+    *,
+    messages: dict[str, str] | None = None,
+    mistake_outputs: dict[str, np.ndarray] | None = None,
+    label: str = "",
+    rtol: float = 1e-7,
+    atol: float = 0.0,
+    hint: str = "",
+) -> tuple[Any, float]:
+    """Call ``fn(*args)``, check it left its array arguments alone, and compare its output.
+
+    ``mistake_outputs`` maps a mistake's name to what that mistake outputs on ``args``; ``messages``
+    maps the same names to what to tell the student. Returns (output, max relative error).
+    """
+    name = getattr(fn, "__name__", "your function") + (f" on {label}" if label else "")
+    before = [arg.copy() if isinstance(arg, np.ndarray) else None for arg in args]
+    got = call(fn, *args)
+    for position, (old, arg) in enumerate(zip(before, args)):
+        if old is not None:
+            check_unchanged(name, old, arg, f"argument {position + 1}")
+    outputs, messages = mistake_outputs or {}, messages or {}
+    mistakes = [Mistake(key, outputs[key], messages[key]) for key in messages if key in outputs]
+    return got, check_array(name, got, expected, rtol=rtol, atol=atol, mistakes=mistakes, hint=hint)
+
+
 __all__ = [
     "CheckFailed",
     "Mistake",
     "call",
     "check_array",
     "check_unchanged",
+    "expect",
+    "stored_mistakes",
     "fixture",
     "passed",
 ]

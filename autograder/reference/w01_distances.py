@@ -40,7 +40,7 @@ def l1_distances(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 
 def distance_mistake_outputs(X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
-    """What each known mistake (named as in ``dlfs.checks.week01.DISTANCE_MISTAKES``) outputs on X, Y."""
+    """What each known mistake (named as in ``dlfs.checks.w01_distances.DISTANCE_MISTAKES``) outputs on X, Y."""
     return {
         "squared": squared_l2_distances(X, Y),
         "transposed": l2_distances(X, Y).T,

@@ -13,7 +13,7 @@ import pytest
 
 from autograder.fixtures import stale
 from autograder.hidden import CASES, check
-from autograder.reference import week01 as ref
+from autograder.reference import w01_distances as ref
 from dlfs.checks import CheckFailed
 from dlfs.checks import week01 as visible
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import numpy as np
 
 from autograder.hidden import case
-from autograder.reference import week01 as ref
+from autograder.reference import w01_distances as ref
 from dlfs.checks import CheckFailed, Mistake, call, check_array, check_unchanged
 from dlfs.checks.source import check_no_loops
-from dlfs.checks.week01 import DISTANCE_MISTAKES
+from dlfs.checks.w01_distances import DISTANCE_MISTAKES
 
 #: (N, M, D) of the shape test: one row on either side, one feature, square and MNIST-sized rows.
 SHAPES = [(1, 7, 3), (6, 1, 4), (7, 11, 1), (3, 3, 16), (20, 30, 784)]

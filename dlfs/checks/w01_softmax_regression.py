@@ -1,0 +1,117 @@
+"""Visible checks of week 1's Kaggle part: CSV frames to arrays, softmax regression, the submission."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dlfs._gradcheck import numerical_gradient
+from dlfs.checks import CheckFailed, Mistake, call, check_array, expect, fixture, passed, stored_mistakes
+from dlfs.kaggle import SubmissionError, check_submission, score_submission
+
+FRAME_MISTAKES = {
+    "unscaled": "your pixels are not scaled: divide by 255 so they lie in [0, 1].",
+    "with_label": "X_train still holds the label column: drop it from the features.",
+}
+LOSS_MISTAKES = {
+    "no_mean": "your dW matches the gradient of the *summed* loss: divide by N, the batch size, as the loss is a mean.",
+    "no_reg": "your dW is missing the regularisation term: d(0.5 reg |W|^2)/dW = reg W.",
+    "double_reg": "your dW has 2 reg W: the loss has 0.5 reg |W|^2, whose gradient is reg W.",
+}
+
+
+def frames(arrays: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored Digit Recognizer rows as the two frames pandas would read from the CSV files."""
+    pixels = [f"pixel{i}" for i in range(arrays["test_values"].shape[1])]
+    return (
+        pd.DataFrame(arrays["train_values"], columns=["label", *pixels]),
+        pd.DataFrame(arrays["test_values"], columns=pixels),
+    )
+
+
+def _tuple(name: str, result, size: int, what: str):
+    if not (isinstance(result, tuple) and len(result) == size):
+        raise CheckFailed(f"{name} must return a tuple {what}; got {type(result).__name__}.")
+    return result
+
+
+def frame_to_arrays(fn: Callable) -> None:
+    """Check the conversion of the competition's frames into (X_train, y_train, X_test)."""
+    arrays = fixture("w01_frame_to_arrays")
+    train, test = frames(arrays)
+    result = _tuple(fn.__name__, call(fn, train, test), 3, "(X_train, y_train, X_test)")
+    for part, got in zip(("X_train", "y_train", "X_test"), result):
+        outputs = {key.removesuffix(f"_{part}"): value for key, value in arrays.items() if key.endswith(f"_{part}")}
+        mistakes = [Mistake(k, v, FRAME_MISTAKES[k]) for k, v in stored_mistakes(outputs, FRAME_MISTAKES).items()]
+        check_array(f"{fn.__name__}: {part}", got, arrays[f"expected_{part}"], mistakes=mistakes)
+    passed(f"{fn.__name__}: features in [0, 1] without the label, integer labels")
+
+
+def softmax_loss_grad(fn: Callable) -> None:
+    """Check the loss against the stored value and the gradients against the stored and numerical ones."""
+    a = fixture("w01_softmax_loss")
+    reg = float(a["reg"])
+    loss, dW, db = _tuple(fn.__name__, call(fn, a["W"], a["b"], a["X"], a["y"], reg), 3, "(loss, dW, db)")
+    if not isinstance(loss, float | np.floating) or not math.isfinite(float(loss)):
+        raise CheckFailed(f"{fn.__name__}: the loss must be a finite float; got {loss!r}.")
+    check_array(f"{fn.__name__}: loss", np.float64(loss), a["expected_loss"], rtol=1e-7,
+                hint="the mean over the batch of -log p(correct class), plus 0.5 * reg * sum(W**2).")
+    expect(lambda *args: fn(*args)[1], (a["W"], a["b"], a["X"], a["y"], reg), a["expected_dW"],
+           messages=LOSS_MISTAKES, mistake_outputs=stored_mistakes(a, LOSS_MISTAKES), label="dW", rtol=1e-6)
+    check_array(f"{fn.__name__}: db", db, a["expected_db"], rtol=1e-6, atol=1e-12)
+    W, b = a["W"].copy(), a["b"].copy()
+    numeric_dW = numerical_gradient(lambda w: fn(w, b, a["X"], a["y"], reg)[0], W)
+    numeric_db = numerical_gradient(lambda v: fn(W, v, a["X"], a["y"], reg)[0], b)
+    check_array(f"{fn.__name__}: dW against the numerical gradient of your loss", dW, numeric_dW, rtol=1e-5, atol=1e-8)
+    check_array(f"{fn.__name__}: db against the numerical gradient of your loss", db, numeric_db, rtol=1e-5, atol=1e-8)
+    passed(f"{fn.__name__}: loss, dW and db match (and agree with numerical gradients)")
+
+
+def train_softmax_regression(fn: Callable) -> None:
+    """Train on a small stored 3-class problem: shapes, a falling loss, and a fitted training set."""
+    a = fixture("w01_train_data")
+    X, y = a["X"], a["y"]
+    W, b, losses = _tuple(fn.__name__, call(fn, X, y, 3, lr=0.5, epochs=20, batch_size=32, reg=1e-4, seed=0), 3,
+                          "(W, b, losses)")
+    steps = 20 * math.ceil(len(y) / 32)
+    if np.shape(W) != (X.shape[1], 3) or np.shape(b) != (3,) or np.shape(losses) != (steps,):
+        raise CheckFailed(f"{fn.__name__}: expected W {(X.shape[1], 3)}, b (3,) and {steps} losses (one per "
+                          f"mini-batch); got {np.shape(W)}, {np.shape(b)}, {np.shape(losses)}.")
+    losses = np.asarray(losses, dtype=float)
+    if not losses[-10:].mean() < 0.5 * losses[:10].mean():
+        raise CheckFailed(f"{fn.__name__}: the loss did not fall (first 10 steps {losses[:10].mean():.3f}, last 10 "
+                          f"{losses[-10:].mean():.3f}): do you step *against* the gradient, W -= lr * dW?")
+    accuracy = float(np.mean((X @ W + b).argmax(axis=1) == y))
+    if accuracy < 0.95:
+        raise CheckFailed(f"{fn.__name__}: training accuracy {accuracy:.2f} on an easy problem; expected at least 0.95.")
+    passed(f"{fn.__name__}: loss {losses[:10].mean():.3f} -> {losses[-10:].mean():.3f}, training accuracy {accuracy:.2f}")
+
+
+def write_submission(fn: Callable) -> None:
+    """Write five labels to a temporary file and check the competition's exact format."""
+    labels = np.array([3, 1, 4, 1, 5])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "submission.csv"
+        call(fn, labels, path)
+        try:
+            frame = check_submission(path, n_rows=len(labels))
+        except SubmissionError as err:
+            raise CheckFailed(f"{fn.__name__}: {err}") from err
+        if not np.array_equal(frame["Label"].to_numpy(), labels):
+            raise CheckFailed(f"{fn.__name__}: the labels in the file are {frame['Label'].tolist()}, expected {labels.tolist()}.")
+    passed(f"{fn.__name__}: header ImageId,Label, ImageIds 1..N, integer labels")
+
+
+def submission_file(path: str = "submission.csv") -> float:
+    """Check the format of a competition submission file and print its accuracy on the held-out labels."""
+    try:
+        accuracy = score_submission(path)
+    except SubmissionError as err:
+        raise CheckFailed(str(err)) from err
+    passed(f"{path}: the format is right; accuracy on the held-out test labels {accuracy:.4f}")
+    return accuracy

@@ -1,0 +1,207 @@
+"""Week 1 broadcasting drills: the hidden tests pass correct variants and fail the known mistakes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from autograder.hidden import CASES, check
+from autograder.reference import w01_broadcasting as ref
+from dlfs.checks import CheckFailed
+from dlfs.checks import week01 as visible
+
+pytestmark = [pytest.mark.week01, pytest.mark.w01_broadcasting, pytest.mark.autograder]
+
+
+# ---- softmax ---------------------------------------------------------------------------------------
+
+
+def softmax_logsumexp(scores):
+    m = scores.max(axis=1, keepdims=True)
+    return np.exp(scores - m - np.log(np.exp(scores - m).sum(axis=1, keepdims=True)))
+
+
+def softmax_loop(scores):
+    out = np.empty_like(scores, dtype=np.result_type(scores, np.float32))
+    for i, row in enumerate(scores):
+        e = np.exp(row - row.max())
+        out[i] = e / e.sum()
+    return out
+
+
+def softmax_unstable(scores):
+    e = np.exp(scores)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_global_max(scores):
+    e = np.exp(scores - scores.max())
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_columns(scores):
+    e = np.exp(scores - scores.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def softmax_no_keepdims(scores):
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1)  # broadcasts (N, C) against (N,) — wrong unless N == C
+
+
+# ---- standardize -----------------------------------------------------------------------------------
+
+
+def standardize_two_pass(X, eps=1e-8):
+    centred = X - X.sum(axis=0) / X.shape[0]
+    return centred / (np.sqrt((centred**2).mean(axis=0)) + eps)
+
+
+def standardize_sample_std(X, eps=1e-8):
+    return (X - X.mean(0)) / (X.std(0, ddof=1) + eps)
+
+
+def standardize_rows(X, eps=1e-8):
+    return (X - X.mean(1, keepdims=True)) / (X.std(1, keepdims=True) + eps)
+
+
+def standardize_no_eps(X, eps=1e-8):
+    return (X - X.mean(0)) / X.std(0)
+
+
+def standardize_ignores_eps(X, eps=1e-8):
+    return (X - X.mean(0)) / (X.std(0) + 1e-8)
+
+
+def standardize_in_place(X, eps=1e-8):
+    X -= X.mean(0)
+    X /= X.std(0) + eps
+    return X
+
+
+# ---- one_hot ---------------------------------------------------------------------------------------
+
+
+def one_hot_eye(labels, num_classes):
+    labels = np.asarray(labels)
+    if ((labels < 0) | (labels >= num_classes)).any():
+        raise ValueError("label out of range")
+    return np.eye(num_classes)[labels]
+
+
+def one_hot_no_check(labels, num_classes):
+    return np.eye(num_classes)[np.asarray(labels) % num_classes]
+
+
+def one_hot_transposed(labels, num_classes):
+    return one_hot_eye(labels, num_classes).T
+
+
+def one_hot_shifted(labels, num_classes):
+    out = np.zeros((len(labels), num_classes))
+    for i, label in enumerate(labels):
+        if not 0 <= label < num_classes:
+            raise ValueError("out of range")
+        out[i, label - 1] = 1
+    return out
+
+
+def one_hot_int(labels, num_classes):
+    return one_hot_eye(labels, num_classes).astype(int)
+
+
+def one_hot_index_error(labels, num_classes):
+    out = np.zeros((len(labels), num_classes))
+    out[np.arange(len(labels)), labels] = 1  # IndexError instead of ValueError; negatives wrap silently
+    return out
+
+
+CORRECT = {
+    "w01_softmax_values": [softmax_logsumexp, softmax_loop, ref.softmax],
+    "w01_softmax_stable": [softmax_logsumexp, softmax_loop],
+    "w01_standardize_values": [standardize_two_pass, ref.standardize],
+    "w01_standardize_edge_cases": [standardize_two_pass],
+    "w01_one_hot_values": [one_hot_eye, ref.one_hot],
+    "w01_one_hot_errors": [one_hot_eye],
+}
+
+WRONG = [
+    ("w01_softmax_values", softmax_columns, "your columns sum to 1"),
+    ("w01_softmax_values", softmax_no_keepdims, "values are wrong|expected shape"),
+    ("w01_softmax_stable", softmax_unstable, "NaN"),
+    ("w01_softmax_stable", softmax_global_max, "NaN"),
+    ("w01_standardize_values", standardize_sample_std, "sample"),
+    ("w01_standardize_values", standardize_rows, "each row"),
+    ("w01_standardize_values", standardize_ignores_eps, "eps=0.5"),
+    ("w01_standardize_values", standardize_in_place, "changed its input"),
+    ("w01_standardize_edge_cases", standardize_no_eps, "NaN"),
+    ("w01_one_hot_values", one_hot_transposed, "transposed"),
+    ("w01_one_hot_values", one_hot_shifted, "one column to the left"),
+    ("w01_one_hot_values", one_hot_int, "floating-point"),
+    ("w01_one_hot_errors", one_hot_no_check, "must raise ValueError"),
+    ("w01_one_hot_errors", one_hot_index_error, "must raise ValueError"),
+]
+
+
+def _id(value):
+    return getattr(value, "__name__", str(value))
+
+
+@pytest.mark.parametrize(("case", "fn"), [(c, f) for c, fns in CORRECT.items() for f in fns], ids=_id)
+def test_hidden_passes_correct(case, fn):
+    check(case, fn)
+
+
+@pytest.mark.parametrize(("case", "fn", "message"), WRONG, ids=_id)
+def test_hidden_fails_wrong(case, fn, message):
+    with np.errstate(all="ignore"), pytest.raises(AssertionError, match=message):
+        check(case, fn)
+
+
+def test_every_case_is_tested():
+    cases = {case for case, test in CASES.items() if test.__module__ == "autograder.hidden.w01_broadcasting"}
+    assert {case for case, _, _ in WRONG} == cases
+    assert set(CORRECT) == cases
+
+
+def test_reference_softmax_against_math():
+    scores = np.array([[1.0, 2.0, 3.0], [1000.0, 1000.0, 999.0]])
+    first = [math.exp(v) / sum(math.exp(w) for w in scores[0]) for v in scores[0]]
+    second = [math.exp(v - 1000) / sum(math.exp(w - 1000) for w in scores[1]) for v in scores[1]]
+    np.testing.assert_allclose(ref.softmax(scores), [first, second], rtol=1e-13)
+
+
+def test_reference_standardize_and_one_hot_against_definitions():
+    X = np.array([[1.0, 5.0], [3.0, 5.0], [8.0, 5.0]])
+    mean, std = X[:, 0].mean(), math.sqrt(sum((v - X[:, 0].mean()) ** 2 for v in X[:, 0]) / 3)
+    np.testing.assert_allclose(ref.standardize(X)[:, 0], (X[:, 0] - mean) / (std + 1e-8))
+    np.testing.assert_array_equal(ref.standardize(X)[:, 1], 0.0)
+    np.testing.assert_array_equal(ref.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+    with pytest.raises(ValueError):
+        ref.one_hot(np.array([3]), 3)
+
+
+@pytest.mark.parametrize(
+    ("check_fn", "fn", "message"),
+    [
+        (visible.softmax, softmax_columns, "your columns sum to 1"),
+        (visible.softmax, softmax_unstable, "subtract each row's maximum"),
+        (visible.standardize, standardize_sample_std, "sample"),
+        (visible.standardize, standardize_no_eps, "std \\+ eps"),
+        (visible.one_hot, one_hot_transposed, "transposed"),
+        (visible.one_hot, one_hot_no_check, "must raise ValueError"),
+    ],
+    ids=_id,
+)
+def test_visible_checks_name_the_mistake(check_fn, fn, message):
+    with np.errstate(all="ignore"), pytest.raises(CheckFailed, match=message):
+        check_fn(fn)
+
+
+@pytest.mark.parametrize(("check_fn", "fn"), [(visible.softmax, softmax_loop), (visible.standardize, standardize_two_pass),
+                                              (visible.one_hot, one_hot_eye)], ids=_id)
+def test_visible_checks_pass_correct(check_fn, fn, capsys):
+    check_fn(fn)
+    assert capsys.readouterr().out.startswith("\u2713")
