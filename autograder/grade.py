@@ -62,12 +62,12 @@ def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout
         page = course.feedback(student)
     except NbgraderError as err:
         return Result(student, "flagged", reason=str(err).splitlines()[0])
-    # The student's own lines are theirs to see, whatever they coincide with.
-    own = set(notebooks.notebook_text_lines(nb))
-    shown = notebooks.leaked_into(notebooks.html_text(page.read_text()), secrets - own)
+    # What the student wrote is theirs to see, whatever it coincides with.
+    own = "\n".join(notebooks.notebook_text_lines(nb))
+    shown = notebooks.leaked_into(notebooks.html_text(page.read_text()), {s for s in secrets if s not in own})
     if shown:
-        return Result(student, "flagged", score, max_score, "feedback would show hidden test source; "
-                      "not written (fix the source notebook)", cells)
+        return Result(student, "flagged", score, max_score, "feedback would show hidden test source "
+                      f"({shown[0]!r}); not written (fix the source notebook)", cells)
     shutil.copy(page, out / "feedback" / f"{student}.html")
     return Result(student, "graded", score, max_score, "", cells)
 

@@ -10,9 +10,10 @@ import math
 
 import numpy as np
 import pytest
+from hidden_suite import hidden_tests
 
 from autograder.fixtures import stale
-from autograder.hidden import CASES, check
+from autograder.hidden import check
 from autograder.reference import w01_distances as ref
 from dlfs.checks import CheckFailed
 from dlfs.checks import week01 as visible
@@ -216,23 +217,9 @@ WRONG = [
 ]
 
 
-def test_every_case_is_tested():
-    assert set(CORRECT) == {case for case in CASES if case.startswith("w01_l2")}
-    assert {case for case, _, _ in WRONG} == set(CORRECT)
-
-
-@pytest.mark.parametrize(
-    ("case", "fn"), [(case, fn) for case, fns in CORRECT.items() for fn in fns], ids=lambda v: getattr(v, "__name__", v)
+test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests(
+    "w01_distances", CORRECT, WRONG
 )
-def test_hidden_passes_correct(case, fn, capsys):
-    check(case, fn)
-    assert capsys.readouterr().out.startswith(f"\u2713 {case}: ")
-
-
-@pytest.mark.parametrize(("case", "fn", "message"), WRONG, ids=lambda v: getattr(v, "__name__", v))
-def test_hidden_fails_wrong(case, fn, message):
-    with pytest.raises(AssertionError, match=message):
-        check(case, fn)
 
 
 def test_broadcast_3d_is_too_slow_for_the_speed_test():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hidden_suite import hidden_tests
 
-from autograder.hidden import CASES, check
+from autograder.hidden import check
 from autograder.reference import w01_softmax_regression as ref
 from dlfs._gradcheck import numerical_gradient
 from dlfs.checks import CheckFailed
@@ -198,25 +199,11 @@ WRONG = [
 ]
 
 
+test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests("w01_kaggle", CORRECT, WRONG, frozenset({"w01_kaggle_submission"}))
+
+
 def _id(value):
     return getattr(value, "__name__", str(value))
-
-
-@pytest.mark.parametrize(("case", "fn"), [(c, f) for c, fns in CORRECT.items() for f in fns], ids=_id)
-def test_hidden_passes_correct(case, fn):
-    check(case, fn)
-
-
-@pytest.mark.parametrize(("case", "fn", "message"), WRONG, ids=_id)
-def test_hidden_fails_wrong(case, fn, message):
-    with np.errstate(all="ignore"), pytest.raises(AssertionError, match=message):
-        check(case, fn)
-
-
-def test_every_case_is_tested():
-    cases = {case for case, test in CASES.items() if test.__module__ == "autograder.hidden.w01_kaggle"}
-    assert {case for case, _, _ in WRONG} | {"w01_kaggle_submission"} == cases
-    assert set(CORRECT) | {"w01_kaggle_submission"} == cases
 
 
 def test_submission_case_checks_format_and_accuracy(tmp_path):

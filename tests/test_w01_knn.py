@@ -6,9 +6,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hidden_suite import hidden_tests
 
 from autograder.fixtures import knn_data
-from autograder.hidden import CASES, check
 from autograder.reference import w01_distances, w01_knn as ref
 from dlfs.checks import CheckFailed
 from dlfs.checks import week01 as visible
@@ -104,25 +104,11 @@ WRONG = [
 ]
 
 
+test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests("w01_knn", CORRECT, WRONG)
+
+
 def _id(value):
     return getattr(value, "__name__", str(value))
-
-
-@pytest.mark.parametrize(("case", "fn"), [(c, f) for c, fns in CORRECT.items() for f in fns], ids=_id)
-def test_hidden_passes_correct(case, fn):
-    check(case, fn)
-
-
-@pytest.mark.parametrize(("case", "fn", "message"), WRONG, ids=_id)
-def test_hidden_fails_wrong(case, fn, message):
-    with pytest.raises(AssertionError, match=message):
-        check(case, fn)
-
-
-def test_every_case_is_tested():
-    cases = {case for case, test in CASES.items() if test.__module__ == "autograder.hidden.w01_knn"}
-    assert {case for case, _, _ in WRONG} == cases
-    assert set(CORRECT) == cases
 
 
 def test_reference_knn_by_hand():

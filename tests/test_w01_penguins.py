@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hidden_suite import hidden_tests
 
-from autograder.hidden import CASES, check
 from autograder.reference import w01_penguins as ref
 from dlfs.checks import CheckFailed
 from dlfs.checks import week01 as visible
@@ -132,24 +132,11 @@ WRONG = [
 ]
 
 
+test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests("w01_penguins", CORRECT, WRONG)
+
+
 def _id(value):
     return getattr(value, "__name__", str(value))
-
-
-@pytest.mark.parametrize(("case", "fn"), [(c, f) for c, fns in CORRECT.items() for f in fns], ids=_id)
-def test_hidden_passes_correct(case, fn):
-    check(case, fn)
-
-
-@pytest.mark.parametrize(("case", "fn", "message"), WRONG, ids=_id)
-def test_hidden_fails_wrong(case, fn, message):
-    with pytest.raises(AssertionError, match=message):
-        check(case, fn)
-
-
-def test_every_case_is_tested():
-    cases = {case for case, test in CASES.items() if test.__module__ == "autograder.hidden.w01_penguins"}
-    assert {case for case, _, _ in WRONG} == cases == set(CORRECT)
 
 
 def test_reference_recipe_on_the_real_split():
