@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 
 from dlfs.numerics import rel_error
 
+
 def _check_float_array(x: object, h: float) -> None:
     """Refuse inputs that cannot be perturbed in place by a small float step ``h``.
 

@@ -105,7 +105,8 @@ def check_submission(path: str | os.PathLike[str], n_rows: int | None = None) ->
         raise SubmissionError(f"{path} is not a readable CSV file ({err}).") from err
     if list(frame.columns) != ["ImageId", "Label"]:
         extra = " (an index column was written: use index=False)" if "Unnamed: 0" in frame.columns else ""
-        raise SubmissionError(f"{path}: the header must be exactly ImageId,Label; got {','.join(map(str, frame.columns))}{extra}.")
+        got = ",".join(map(str, frame.columns))
+        raise SubmissionError(f"{path}: the header must be exactly ImageId,Label; got {got}{extra}.")
     if len(frame) != n_rows:
         raise SubmissionError(f"{path}: expected {n_rows} rows, one per test image; got {len(frame)}.")
     for column in ("ImageId", "Label"):

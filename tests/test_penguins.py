@@ -93,7 +93,7 @@ def test_dtypes(frame):
     for column in TEXT_COLUMNS:
         dtype = frame[column].dtype
         assert not isinstance(dtype, pd.CategoricalDtype), column
-        assert dtype == object or isinstance(dtype, pd.StringDtype), (column, dtype)
+        assert dtype == np.dtype(object) or isinstance(dtype, pd.StringDtype), (column, dtype)
         assert all(isinstance(v, str) for v in frame[column].dropna()), column
 
 

@@ -199,7 +199,9 @@ WRONG = [
 ]
 
 
-test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests("w01_kaggle", CORRECT, WRONG, frozenset({"w01_kaggle_submission"}))
+test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests(
+    "w01_kaggle", CORRECT, WRONG, frozenset({"w01_kaggle_submission"})
+)
 
 
 def _id(value):

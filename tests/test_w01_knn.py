@@ -9,7 +9,8 @@ import pytest
 from hidden_suite import hidden_tests
 
 from autograder.fixtures import knn_data
-from autograder.reference import w01_distances, w01_knn as ref
+from autograder.reference import w01_distances
+from autograder.reference import w01_knn as ref
 from dlfs.checks import CheckFailed
 from dlfs.checks import week01 as visible
 

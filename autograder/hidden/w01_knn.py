@@ -8,7 +8,8 @@ import numpy as np
 
 from autograder.fixtures import knn_data
 from autograder.hidden import case
-from autograder.reference import w01_distances, w01_knn as ref
+from autograder.reference import w01_distances
+from autograder.reference import w01_knn as ref
 from dlfs.checks import CheckFailed, Mistake, call, check_array, expect
 from dlfs.checks.w01_knn import CHOOSE_K_MISTAKES, KNN_MISTAKES
 from dlfs.data import load_mnist

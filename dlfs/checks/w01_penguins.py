@@ -11,7 +11,10 @@ from dlfs.checks import CheckFailed, Mistake, call, check_array, fixture, passed
 from dlfs.penguins import load_penguins, train_test_split_frame
 
 FILL_MISTAKES = {
-    "all_rows": "you filled with the median of *all* rows: the test split must not influence what is learned; use the training median.",
+    "all_rows": (
+        "you filled with the median of *all* rows: the test split must not influence what is learned; "
+        "use the training median."
+    ),
     "mean": "you filled with the mean; the task asks for the training split's median (robust to outliers).",
 }
 ONE_HOT_MISTAKES = {
@@ -20,7 +23,10 @@ ONE_HOT_MISTAKES = {
 }
 STANDARDIZE_MISTAKES = {
     "own_stats": "the test split was standardised with its own mean and std: use the training split's for both.",
-    "all_rows": "you computed mean and std over *all* rows (train and test together): that leaks the test split; use the training rows.",
+    "all_rows": (
+        "you computed mean and std over *all* rows (train and test together): that leaks the test split; "
+        "use the training rows."
+    ),
     "sample_std": "your result uses the sample std (ddof=1); use the population std (ddof=0, np.std's default).",
 }
 
