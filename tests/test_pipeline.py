@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import shutil
+import subprocess
 
 import nbformat
 import pytest
@@ -105,3 +106,24 @@ def test_grade_a_folder_of_submissions(tmp_path):
         assert "w01_l2_distances_shapes\"" not in notebooks.html_text(html)
     feedback_cy = (out / "feedback" / "cy.html").read_text()
     assert "did you forget the square root?" in feedback_cy
+
+
+def test_grade_flags_an_endless_submission_and_leaves_no_kernel(tmp_path):
+    """A loop that ignores Ctrl-C is stopped at the time-out, flagged with the reason, and killed."""
+    looping = release_nb()
+    for cell in looping.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "l2_distances_two_loops":
+            cell.source = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n" + cell.source
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    nbformat.write(looping, submissions / "loop.ipynb")
+
+    def kernels():
+        return set(subprocess.run(["pgrep", "-f", "ipykernel_launcher"], capture_output=True, text=True).stdout.split())
+
+    before = kernels()
+    [result] = grade(WEEK, submissions, tmp_path / "out", timeout=15)
+    assert result.status == "flagged" and "did not finish within 15 s" in result.reason
+    assert kernels() - before == set(), "the looping kernel survived the time-out"
+    with (tmp_path / "out" / "grades.csv").open() as handle:
+        assert "did not finish within 15 s" in handle.read()

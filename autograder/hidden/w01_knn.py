@@ -11,7 +11,7 @@ from autograder.hidden import case
 from autograder.reference import w01_distances
 from autograder.reference import w01_knn as ref
 from dlfs.checks import CheckFailed, Mistake, call, check_array, expect
-from dlfs.checks.w01_knn import CHOOSE_K_MISTAKES, KNN_MISTAKES
+from dlfs.checks.w01_knn import CHOOSE_K_HINT, CHOOSE_K_MISTAKES, KNN_MISTAKES
 from dlfs.data import load_mnist
 
 MNIST_TRAIN, MNIST_TEST, MNIST_K, MNIST_MIN_ACCURACY = 5000, 1000, 5, 0.90
@@ -71,7 +71,7 @@ def choose_k(fn: Callable) -> str:
         if not (isinstance(result, tuple) and len(result) == 2):
             raise CheckFailed(f"{fn.__name__} must return (best_k, accuracies); got {type(result).__name__}.")
         check_array(f"{fn.__name__} (ks={ks}, {num_folds} folds): accuracies", result[1], expected, rtol=1e-9,
-                    atol=1e-12, mistakes=[Mistake("leak", leaked, CHOOSE_K_MISTAKES["leak"])])
+                    atol=1e-12, mistakes=[Mistake("leak", leaked, CHOOSE_K_MISTAKES["leak"])], hint=CHOOSE_K_HINT)
         if int(result[0]) != best:
             raise CheckFailed(f"{fn.__name__} (ks={ks}, {num_folds} folds): best k should be {best} (highest mean "
                               f"accuracy, ties to the smallest k); got {result[0]}.")

@@ -24,6 +24,10 @@ CHOOSE_K_MISTAKES = {
         "training points (k=1 then scores 100%): train on the other folds only."
     ),
 }
+CHOOSE_K_HINT = (
+    "accuracies[i, f] is the accuracy of ks[i] on fold f (folds from np.array_split). choose_k calls your "
+    "l2_distances_no_loops and knn_predict: make their checks pass first."
+)
 
 
 def knn_predict(fn: Callable) -> None:
@@ -46,7 +50,7 @@ def choose_k(fn: Callable) -> None:
     best_k, accuracies = result
     check_array(f"{fn.__name__}'s accuracies", accuracies, arrays["expected_accuracies"], rtol=1e-9, atol=1e-12,
                 mistakes=[Mistake("leak", arrays["mistake_leak"], CHOOSE_K_MISTAKES["leak"])],
-                hint="accuracies[i, f] is the accuracy of ks[i] on fold f (folds from np.array_split).")
+                hint=CHOOSE_K_HINT)
     if int(best_k) != int(arrays["expected_best_k"]):
         raise CheckFailed(
             f"{fn.__name__}: best k should be {int(arrays['expected_best_k'])} (highest mean accuracy over "
