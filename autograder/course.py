@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -100,7 +100,6 @@ class Course:
 
     root: Path
     week: str
-    students: list[str] = field(default_factory=list)
 
     @property
     def db_url(self) -> str:
@@ -115,7 +114,6 @@ class Course:
         folder = self.root / "submitted" / student / self.week
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, folder / NOTEBOOK)
-        self.students.append(student)
 
     def autograde(self, student: str, timeout: float | None = None) -> Path:
         """Autograde one student's submission; return the autograded notebook's path."""
