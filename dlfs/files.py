@@ -12,6 +12,8 @@ import hashlib
 import math
 import os
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,18 +68,11 @@ class RemoteFile:
 # --------------------------------------------------------------------------------------------------
 
 
-def sha256_uncompressed(path: str | os.PathLike[str]) -> str:
-    """Return the hex SHA-256 of the *uncompressed* content of the gzip file ``path``.
-
-    The file is streamed in 1 MiB chunks, so memory use stays small. A missing file, a truncated or
-    corrupt gzip stream, or a file that is not gzip at all raises :class:`DataError`.
-    """
-    path = Path(path)
-    digest = hashlib.sha256()
+@contextmanager
+def _gzip_errors(path: Path) -> Iterator[None]:
+    """Turn a missing, truncated or non-gzip file into a :class:`DataError` that says what to do."""
     try:
-        with gzip.open(path, "rb") as stream:
-            while chunk := stream.read(_CHUNK):
-                digest.update(chunk)
+        yield
     except FileNotFoundError:
         raise DataError(f"{path} does not exist.") from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -86,6 +81,19 @@ def sha256_uncompressed(path: str | os.PathLike[str]) -> str:
             "Delete it and run again to download a fresh copy, or copy a good copy "
             "from the course repository."
         ) from exc
+
+
+def sha256_uncompressed(path: str | os.PathLike[str]) -> str:
+    """Return the hex SHA-256 of the *uncompressed* content of the gzip file ``path``.
+
+    The file is streamed in 1 MiB chunks, so memory use stays small. A missing file, a truncated or
+    corrupt gzip stream, or a file that is not gzip at all raises :class:`DataError`.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    with _gzip_errors(path), gzip.open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -120,16 +128,8 @@ _IDX_DTYPES: dict[int, np.dtype] = {
 
 def _read_gzip_bytes(path: Path) -> bytes:
     """Return the whole uncompressed content of a gzip file, with :class:`DataError` on any problem."""
-    try:
-        with gzip.open(path, "rb") as stream:
-            return stream.read()
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist.") from None
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise DataError(
-            f"{path} is truncated or not a gzip file ({type(exc).__name__}: {exc}). "
-            "Delete it and run again, or copy a good copy from the course repository."
-        ) from exc
+    with _gzip_errors(path), gzip.open(path, "rb") as stream:
+        return stream.read()
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
