@@ -73,16 +73,8 @@ def w01_knn_predict() -> dict[str, np.ndarray]:
     return arrays
 
 
-def knn_data(seed: int, n: int = 60, noise: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
-    """Three overlapping Gaussian clusters in 2-D: k matters for them."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, size=n)
-    centres = np.array([[0.0, 0.0], [2.0, 0.5], [1.0, 2.0]])
-    return centres[y] + noise * rng.normal(size=(n, 2)), y
-
-
 def w01_choose_k() -> dict[str, np.ndarray]:
-    X, y = knn_data(15)
+    X, y = w01_knn.clusters(15)
     ks = [1, 3, 5, 9]
     best, accuracies = w01_knn.cross_validate(X, y, ks, 3)
     _, leaked = w01_knn.cross_validate(X, y, ks, 3, leak=True)
@@ -90,23 +82,22 @@ def w01_choose_k() -> dict[str, np.ndarray]:
             "expected_accuracies": accuracies, "mistake_leak": leaked}
 
 
+def _per_split(mistakes: dict[str, tuple[np.ndarray, np.ndarray]], parts=("train", "test")) -> dict[str, np.ndarray]:
+    """``mistake_<name>_<part>`` arrays from {name: (train output, test output)}."""
+    return {f"mistake_{name}_{part}": out for name, outs in mistakes.items() for part, out in zip(parts, outs)}
+
+
 def w01_frame_to_arrays() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(16)
     train_values = np.column_stack([rng.integers(0, 10, 5), rng.integers(0, 256, (5, 784))])
     test_values = rng.integers(0, 256, (3, 784))
     pixels = [f"pixel{i}" for i in range(784)]
-    train = pd.DataFrame(train_values, columns=["label", *pixels])
-    X_train, y_train, X_test = w01_softmax_regression.frame_to_arrays(train, pd.DataFrame(test_values, columns=pixels))
+    train, test = pd.DataFrame(train_values, columns=["label", *pixels]), pd.DataFrame(test_values, columns=pixels)
+    X_train, y_train, X_test = w01_softmax_regression.frame_to_arrays(train, test)
+    mistakes = {f"mistake_{name}_{part}": out for part, outs in w01_softmax_regression.frame_mistakes(train, test).items()
+                for name, out in outs.items()}
     return {"train_values": train_values, "test_values": test_values, "expected_X_train": X_train,
-            "expected_y_train": y_train, "expected_X_test": X_test, "mistake_unscaled_X_train": X_train * 255.0,
-            "mistake_with_label_X_train": train_values / 255.0, "mistake_unscaled_X_test": X_test * 255.0}
-
-
-def softmax_loss_mistakes(W, b, X, y, reg) -> dict[str, np.ndarray]:
-    """dW of the known gradient mistakes."""
-    _, dW, _ = w01_softmax_regression.softmax_loss_grad(W, b, X, y, reg)
-    data_part = dW - reg * W
-    return {"no_mean": data_part * X.shape[0] + reg * W, "no_reg": data_part, "double_reg": data_part + 2 * reg * W}
+            "expected_y_train": y_train, "expected_X_test": X_test} | mistakes
 
 
 def w01_softmax_loss() -> dict[str, np.ndarray]:
@@ -115,7 +106,7 @@ def w01_softmax_loss() -> dict[str, np.ndarray]:
     loss, dW, db = w01_softmax_regression.softmax_loss_grad(W, b, X, y, reg)
     return {"W": W, "b": b, "X": X, "y": y, "reg": np.array(reg), "expected_loss": np.array(loss),
             "expected_dW": dW, "expected_db": db} | {
-        f"mistake_{name}": out for name, out in softmax_loss_mistakes(W, b, X, y, reg).items()}
+        f"mistake_{name}": out for name, out in w01_softmax_regression.softmax_loss_mistakes(W, b, X, y, reg).items()}
 
 
 def w01_train_data() -> dict[str, np.ndarray]:
@@ -126,55 +117,30 @@ def w01_train_data() -> dict[str, np.ndarray]:
 
 
 def w01_fill_missing() -> dict[str, np.ndarray]:
-    train = np.array([[1.0, 10.0], [np.nan, 20.0], [3.0, np.nan], [100.0, 40.0], [5.0, 50.0]])
-    test = np.array([[np.nan, 1.0], [2.0, np.nan], [np.nan, np.nan]])
     columns = ["a", "b"]
-    tr, te = w01_penguins.fill_missing_with_train_median(pd.DataFrame(train, columns=columns),
-                                                         pd.DataFrame(test, columns=columns), columns)
-    both = pd.DataFrame(np.vstack([train, test]), columns=columns)
-    arrays = {"train": train, "test": test, "columns": np.array(columns),
-              "expected_train": tr.to_numpy(), "expected_test": te.to_numpy()}
-    for name, fill in (("all_rows", both.median()), ("mean", pd.DataFrame(train, columns=columns).mean())):
-        arrays[f"mistake_{name}_train"] = pd.DataFrame(train, columns=columns).fillna(fill).to_numpy()
-        arrays[f"mistake_{name}_test"] = pd.DataFrame(test, columns=columns).fillna(fill).to_numpy()
-    return arrays
+    train = pd.DataFrame([[1.0, 10.0], [np.nan, 20.0], [3.0, np.nan], [100.0, 40.0], [5.0, 50.0]], columns=columns)
+    test = pd.DataFrame([[np.nan, 1.0], [2.0, np.nan], [np.nan, np.nan]], columns=columns)
+    tr, te = w01_penguins.fill_missing_with_train_median(train, test, columns)
+    return {"train": train.to_numpy(), "test": test.to_numpy(), "columns": np.array(columns),
+            "expected_train": tr.to_numpy(), "expected_test": te.to_numpy()} | _per_split(
+        w01_penguins.fill_missing_mistakes(train, test, columns))
 
 
 def w01_one_hot_categories() -> dict[str, np.ndarray]:
     train_values = np.array(["Dream", "Biscoe", "Torgersen", "Biscoe"])
     test_values = np.array(["Torgersen", "Atlantis", "Dream"])
     tr, te, categories = w01_penguins.one_hot_categories(train_values.astype(object), test_values.astype(object))
-    every = sorted(set(train_values) | set(test_values))
-    seen = list(dict.fromkeys(train_values))
-    def encode(values, cats):
-        return (values[:, None] == np.array(cats)[None, :]).astype(float)
     return {"train_values": train_values, "test_values": test_values, "expected_train": tr, "expected_test": te,
-            "expected_categories": np.array(categories),
-            "mistake_all_rows_train": encode(train_values, every), "mistake_all_rows_test": encode(test_values, every),
-            "mistake_unsorted_train": encode(train_values, seen), "mistake_unsorted_test": encode(test_values, seen)}
-
-
-def standardize_train_test_mistakes(X_train, X_test, eps=1e-8) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(train, test) outputs of the known mistakes."""
-    both = np.vstack([X_train, X_test])
-    mu, sd = both.mean(axis=0), both.std(axis=0)
-    tr_mu, tr_sd1 = X_train.mean(axis=0), X_train.std(axis=0, ddof=1)
-    right_train, _ = w01_penguins.standardize_train_test(X_train, X_test, eps)
-    return {
-        "own_stats": (right_train, (X_test - X_test.mean(0)) / (X_test.std(0) + eps)),
-        "all_rows": ((X_train - mu) / (sd + eps), (X_test - mu) / (sd + eps)),
-        "sample_std": ((X_train - tr_mu) / (tr_sd1 + eps), (X_test - tr_mu) / (tr_sd1 + eps)),
-    }
+            "expected_categories": np.array(categories)} | _per_split(
+        w01_penguins.one_hot_mistakes(train_values, test_values))
 
 
 def w01_standardize_train_test() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(19)
     X_train, X_test = rng.normal(3.0, 2.0, (6, 3)), rng.normal(5.0, 4.0, (4, 3))
     tr, te = w01_penguins.standardize_train_test(X_train, X_test)
-    arrays = {"X_train": X_train, "X_test": X_test, "expected_train": tr, "expected_test": te}
-    for name, (m_tr, m_te) in standardize_train_test_mistakes(X_train, X_test).items():
-        arrays[f"mistake_{name}_train"], arrays[f"mistake_{name}_test"] = m_tr, m_te
-    return arrays
+    return {"X_train": X_train, "X_test": X_test, "expected_train": tr, "expected_test": te} | _per_split(
+        w01_penguins.standardize_train_test_mistakes(X_train, X_test))
 
 
 def w01_penguin_arrays() -> dict[str, np.ndarray]:

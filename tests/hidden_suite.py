@@ -9,7 +9,8 @@ import pytest
 from autograder.hidden import CASES, check
 
 
-def _id(value):
+def name_of(value) -> str:
+    """A readable pytest id for a parameter: a function's name, else its text."""
     return getattr(value, "__name__", str(value))
 
 
@@ -21,11 +22,11 @@ def hidden_tests(module: str, correct: dict, wrong: list, untested_by_functions:
     say) go in ``untested_by_functions`` and get tests of their own.
     """
 
-    @pytest.mark.parametrize(("case", "fn"), [(c, f) for c, fns in correct.items() for f in fns], ids=_id)
+    @pytest.mark.parametrize(("case", "fn"), [(c, f) for c, fns in correct.items() for f in fns], ids=name_of)
     def test_hidden_passes_correct(case, fn):
         check(case, fn)
 
-    @pytest.mark.parametrize(("case", "fn", "message"), wrong, ids=_id)
+    @pytest.mark.parametrize(("case", "fn", "message"), wrong, ids=name_of)
     def test_hidden_fails_wrong(case, fn, message):
         with np.errstate(all="ignore"), pytest.raises(AssertionError, match=message):
             check(case, fn)

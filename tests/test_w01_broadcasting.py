@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hidden_suite import hidden_tests
+from hidden_suite import hidden_tests, name_of
 
 from autograder.reference import w01_broadcasting as ref
 from dlfs.checks import CheckFailed
@@ -148,9 +148,6 @@ WRONG = [
 test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests("w01_broadcasting", CORRECT, WRONG)
 
 
-def _id(value):
-    return getattr(value, "__name__", str(value))
-
 
 def test_reference_softmax_against_math():
     scores = np.array([[1.0, 2.0, 3.0], [1000.0, 1000.0, 999.0]])
@@ -179,7 +176,7 @@ def test_reference_standardize_and_one_hot_against_definitions():
         (visible.one_hot, one_hot_transposed, "transposed"),
         (visible.one_hot, one_hot_no_check, "must raise ValueError"),
     ],
-    ids=_id,
+    ids=name_of,
 )
 def test_visible_checks_name_the_mistake(check_fn, fn, message):
     with np.errstate(all="ignore"), pytest.raises(CheckFailed, match=message):
@@ -187,7 +184,7 @@ def test_visible_checks_name_the_mistake(check_fn, fn, message):
 
 
 @pytest.mark.parametrize(("check_fn", "fn"), [(visible.softmax, softmax_loop), (visible.standardize, standardize_two_pass),
-                                              (visible.one_hot, one_hot_eye)], ids=_id)
+                                              (visible.one_hot, one_hot_eye)], ids=name_of)
 def test_visible_checks_pass_correct(check_fn, fn, capsys):
     check_fn(fn)
     assert capsys.readouterr().out.startswith("\u2713")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hidden_suite import hidden_tests
+from hidden_suite import hidden_tests, name_of
 
 from autograder.hidden import check
 from autograder.reference import w01_softmax_regression as ref
@@ -204,9 +204,6 @@ test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested =
 )
 
 
-def _id(value):
-    return getattr(value, "__name__", str(value))
-
 
 def test_submission_case_checks_format_and_accuracy(tmp_path):
     good = _write(tmp_path / "good.csv", pd.DataFrame({"ImageId": range(1, 10_001), "Label": answers()}), index=False)
@@ -238,7 +235,7 @@ def test_reference_gradient_against_numerics():
         (visible.train_softmax_regression, _trainer("ascent"), "did not fall"),
         (visible.write_submission, write_with_index, "index=False"),
     ],
-    ids=_id,
+    ids=name_of,
 )
 def test_visible_checks_name_the_mistake(check_fn, fn, message):
     with np.errstate(all="ignore"), pytest.raises(CheckFailed, match=message):

@@ -6,9 +6,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hidden_suite import hidden_tests
+from hidden_suite import hidden_tests, name_of
 
-from autograder.fixtures import knn_data
 from autograder.reference import w01_distances
 from autograder.reference import w01_knn as ref
 from dlfs.checks import CheckFailed
@@ -108,9 +107,6 @@ WRONG = [
 test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests("w01_knn", CORRECT, WRONG)
 
 
-def _id(value):
-    return getattr(value, "__name__", str(value))
-
 
 def test_reference_knn_by_hand():
     dists = np.array([[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]])
@@ -121,7 +117,7 @@ def test_reference_knn_by_hand():
 
 
 def test_reference_cross_validation_by_hand():
-    X, y = knn_data(1, n=12)
+    X, y = ref.clusters(1, n=12)
     best, acc = ref.cross_validate(X, y, [1, 3], 3)
     folds = [range(0, 4), range(4, 8), range(8, 12)]
     for f, val in enumerate(folds):
@@ -146,7 +142,7 @@ def test_reference_cross_validation_by_hand():
         (visible.knn_predict, knn_farthest, "farthest"),
         (visible.choose_k, choose_k_leak, "validation fold"),
     ],
-    ids=_id,
+    ids=name_of,
 )
 def test_visible_checks_name_the_mistake(check_fn, fn, message, monkeypatch):
     with pytest.raises(CheckFailed, match=message):

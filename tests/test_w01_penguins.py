@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hidden_suite import hidden_tests
+from hidden_suite import hidden_tests, name_of
 
 from autograder.reference import w01_penguins as ref
 from dlfs.checks import CheckFailed
@@ -135,9 +135,6 @@ WRONG = [
 test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests("w01_penguins", CORRECT, WRONG)
 
 
-def _id(value):
-    return getattr(value, "__name__", str(value))
-
 
 def test_reference_recipe_on_the_real_split():
     train, test = train_test_split_frame(load_penguins(), test_fraction=0.25, seed=0)
@@ -159,7 +156,7 @@ def test_reference_recipe_on_the_real_split():
         (visible.standardize_train_test, standardize_all_rows, "leaks the test split"),
         (visible.penguin_arrays, penguins_drop_missing_sex, "expected shape"),
     ],
-    ids=_id,
+    ids=name_of,
 )
 def test_visible_checks_name_the_mistake(check_fn, fn, message):
     with pytest.raises(CheckFailed, match=message):

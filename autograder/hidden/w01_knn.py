@@ -6,11 +6,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from autograder.fixtures import knn_data
 from autograder.hidden import case
 from autograder.reference import w01_distances
 from autograder.reference import w01_knn as ref
-from dlfs.checks import CheckFailed, Mistake, call, check_array, expect
+from dlfs.checks import CheckFailed, Mistake, call, check_array, expect, unpack
 from dlfs.checks.w01_knn import CHOOSE_K_HINT, CHOOSE_K_MISTAKES, KNN_MISTAKES
 from dlfs.data import load_mnist
 
@@ -64,12 +63,10 @@ def knn_mnist(fn: Callable) -> str:
 def choose_k(fn: Callable) -> str:
     """Accuracies per k and fold and the best k agree with the reference, for 3 and 5 folds."""
     for seed, ks, num_folds in ((603, [1, 3, 5, 7, 9], 3), (604, [9, 1, 5], 5), (605, [2, 4], 4)):
-        X, y = knn_data(seed, n=50 + seed % 7)
+        X, y = ref.clusters(seed, n=50 + seed % 7)
         best, expected = ref.cross_validate(X, y, ks, num_folds)
         _, leaked = ref.cross_validate(X, y, ks, num_folds, leak=True)
-        result = call(fn, X, y, ks, num_folds)
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise CheckFailed(f"{fn.__name__} must return (best_k, accuracies); got {type(result).__name__}.")
+        result = unpack(fn.__name__, call(fn, X, y, ks, num_folds), "best_k", "accuracies")
         check_array(f"{fn.__name__} (ks={ks}, {num_folds} folds): accuracies", result[1], expected, rtol=1e-9,
                     atol=1e-12, mistakes=[Mistake("leak", leaked, CHOOSE_K_MISTAKES["leak"])], hint=CHOOSE_K_HINT)
         if int(result[0]) != best:

@@ -38,6 +38,14 @@ def knn_mistakes(dists: np.ndarray, y_train: np.ndarray, k: int) -> dict[str, np
     }
 
 
+def clusters(seed: int, n: int = 60, noise: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
+    """Three overlapping Gaussian clusters in 2-D, labels 0..2: data on which k matters."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    centres = np.array([[0.0, 0.0], [2.0, 0.5], [1.0, 2.0]])
+    return centres[y] + noise * rng.normal(size=(n, 2)), y
+
+
 def fold_indices(n: int, num_folds: int) -> list[np.ndarray]:
     """Contiguous folds of range(n), as np.array_split makes them."""
     return np.array_split(np.arange(n), num_folds)

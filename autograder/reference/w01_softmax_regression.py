@@ -35,6 +35,22 @@ def softmax_loss_grad(
     return float(loss), X.T @ delta + reg * W, delta.sum(axis=0)
 
 
+def frame_mistakes(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """Per part (X_train, X_test), what the known frame_to_arrays mistakes output."""
+    X_train, _, X_test = frame_to_arrays(train, test)
+    return {
+        "X_train": {"unscaled": X_train * 255.0, "with_label": train.to_numpy(dtype=np.float64) / 255.0},
+        "X_test": {"unscaled": X_test * 255.0},
+    }
+
+
+def softmax_loss_mistakes(W, b, X, y, reg) -> dict[str, np.ndarray]:
+    """dW of the known gradient mistakes: no 1/N, no regulariser, twice the regulariser."""
+    _, dW, _ = softmax_loss_grad(W, b, X, y, reg)
+    data_part = dW - reg * W
+    return {"no_mean": data_part * X.shape[0] + reg * W, "no_reg": data_part, "double_reg": data_part + 2 * reg * W}
+
+
 def accuracy(W: np.ndarray, b: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
     """Fraction of rows whose highest score is the true label."""
     return float(np.mean((X @ W + b).argmax(axis=1) == y))

@@ -155,6 +155,14 @@ def check_array(
     return error
 
 
+def unpack(name: str, result: Any, *parts: str) -> tuple:
+    """The parts of a function's tuple result, or a failure naming what the function must return."""
+    if not (isinstance(result, tuple) and len(result) == len(parts)):
+        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else f"a {type(result).__name__}"
+        raise CheckFailed(f"{name} must return a tuple ({', '.join(parts)}); got {got}.")
+    return result
+
+
 def check_unchanged(name: str, before: np.ndarray, after: np.ndarray, argument: str) -> None:
     """Fail when a function wrote into an argument it should only read."""
     if not np.array_equal(before, after):
@@ -204,6 +212,7 @@ __all__ = [
     "check_unchanged",
     "expect",
     "stored_mistakes",
+    "unpack",
     "fixture",
     "passed",
 ]

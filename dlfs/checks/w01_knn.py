@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dlfs.checks import CheckFailed, Mistake, call, check_array, expect, fixture, passed, stored_mistakes
+from dlfs.checks import CheckFailed, Mistake, call, check_array, expect, fixture, passed, stored_mistakes, unpack
 
 KNN_MISTAKES = {
     "largest_label": (
@@ -44,10 +44,8 @@ def choose_k(fn: Callable) -> None:
     """Check k-fold cross-validation on a stored small data set (uses your distances and knn_predict)."""
     arrays = fixture("w01_choose_k")
     ks = [int(k) for k in arrays["ks"]]
-    result = call(fn, arrays["X"], arrays["y"], ks, int(arrays["num_folds"]))
-    if not (isinstance(result, tuple) and len(result) == 2):
-        raise CheckFailed(f"{fn.__name__} must return a pair (best_k, accuracies); got {type(result).__name__}.")
-    best_k, accuracies = result
+    best_k, accuracies = unpack(fn.__name__, call(fn, arrays["X"], arrays["y"], ks, int(arrays["num_folds"])),
+                                "best_k", "accuracies")
     check_array(f"{fn.__name__}'s accuracies", accuracies, arrays["expected_accuracies"], rtol=1e-9, atol=1e-12,
                 mistakes=[Mistake("leak", arrays["mistake_leak"], CHOOSE_K_MISTAKES["leak"])],
                 hint=CHOOSE_K_HINT)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from dlfs.checks import CheckFailed, Mistake, call, check_array, fixture, passed, stored_mistakes
+from dlfs.checks import CheckFailed, Mistake, call, check_array, fixture, passed, stored_mistakes, unpack
 from dlfs.penguins import load_penguins, train_test_split_frame
 
 FILL_MISTAKES = {
@@ -31,12 +31,6 @@ STANDARDIZE_MISTAKES = {
 }
 
 
-def _pair(name: str, result, what: str, size: int = 2):
-    if not (isinstance(result, tuple) and len(result) == size):
-        raise CheckFailed(f"{name} must return a tuple {what}; got {type(result).__name__}.")
-    return result
-
-
 def _mistakes(arrays: dict, part: str, messages: dict) -> list[Mistake]:
     outputs = {k.removesuffix(f"_{part}"): v for k, v in arrays.items() if k.endswith(f"_{part}")}
     return [Mistake(k, v, messages[k]) for k, v in stored_mistakes(outputs, messages).items()]
@@ -48,7 +42,7 @@ def fill_missing_with_train_median(fn: Callable) -> None:
     columns = [str(c) for c in a["columns"]]
     train, test = pd.DataFrame(a["train"], columns=columns), pd.DataFrame(a["test"], columns=columns)
     before = (train.copy(), test.copy())
-    result = _pair(fn.__name__, call(fn, train, test, columns), "(train_filled, test_filled)")
+    result = unpack(fn.__name__, call(fn, train, test, columns), "train_filled", "test_filled")
     if not (train.equals(before[0]) and test.equals(before[1])):
         raise CheckFailed(f"{fn.__name__} changed the frames it was given: work on copies (frame.copy()).")
     for part, got in zip(("train", "test"), result):
@@ -61,8 +55,8 @@ def one_hot_categories(fn: Callable) -> None:
     """Check one-hot columns from the training categories, with a category unseen in training."""
     a = fixture("w01_one_hot_categories")
     train_values, test_values = a["train_values"].astype(object), a["test_values"].astype(object)
-    train_oh, test_oh, categories = _pair(fn.__name__, call(fn, train_values, test_values),
-                                          "(train_onehot, test_onehot, categories)", 3)
+    train_oh, test_oh, categories = unpack(fn.__name__, call(fn, train_values, test_values),
+                                           "train_onehot", "test_onehot", "categories")
     for part, got in (("train", train_oh), ("test", test_oh)):
         check_array(f"{fn.__name__}: the {part} columns", got, a[f"expected_{part}"],
                     mistakes=_mistakes(a, part, ONE_HOT_MISTAKES))
@@ -74,7 +68,7 @@ def one_hot_categories(fn: Callable) -> None:
 def standardize_train_test(fn: Callable) -> None:
     """Check that both splits are standardised with the training statistics."""
     a = fixture("w01_standardize_train_test")
-    result = _pair(fn.__name__, call(fn, a["X_train"].copy(), a["X_test"].copy()), "(train_std, test_std)")
+    result = unpack(fn.__name__, call(fn, a["X_train"].copy(), a["X_test"].copy()), "train_std", "test_std")
     for part, got in zip(("train", "test"), result):
         check_array(f"{fn.__name__}: the {part} split", got, a[f"expected_{part}"], rtol=1e-7, atol=1e-9,
                     mistakes=_mistakes(a, part, STANDARDIZE_MISTAKES))
@@ -85,7 +79,7 @@ def penguin_arrays(fn: Callable) -> None:
     """Check the whole recipe on the real penguins, split 75/25 with seed 0."""
     a = fixture("w01_penguin_arrays")
     train, test = train_test_split_frame(load_penguins(), test_fraction=0.25, seed=0)
-    result = _pair(fn.__name__, call(fn, train, test), "(X_train, y_train, X_test, y_test, feature_names)", 5)
+    result = unpack(fn.__name__, call(fn, train, test), "X_train", "y_train", "X_test", "y_test", "feature_names")
     for part, got in zip(("X_train", "y_train", "X_test", "y_test"), result):
         check_array(f"{fn.__name__}: {part}", got, a[part], rtol=1e-7, atol=1e-9)
     if [str(n) for n in result[4]] != [str(n) for n in a["feature_names"]]:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from dlfs._gradcheck import numerical_gradient
-from dlfs.checks import CheckFailed, Mistake, call, check_array, expect, fixture, passed, stored_mistakes
+from dlfs.checks import CheckFailed, Mistake, call, check_array, expect, fixture, passed, stored_mistakes, unpack
 from dlfs.kaggle import SubmissionError, check_submission, score_submission
 
 FRAME_MISTAKES = {
@@ -34,17 +34,11 @@ def frames(arrays: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
-def _tuple(name: str, result, size: int, what: str):
-    if not (isinstance(result, tuple) and len(result) == size):
-        raise CheckFailed(f"{name} must return a tuple {what}; got {type(result).__name__}.")
-    return result
-
-
 def frame_to_arrays(fn: Callable) -> None:
     """Check the conversion of the competition's frames into (X_train, y_train, X_test)."""
     arrays = fixture("w01_frame_to_arrays")
     train, test = frames(arrays)
-    result = _tuple(fn.__name__, call(fn, train, test), 3, "(X_train, y_train, X_test)")
+    result = unpack(fn.__name__, call(fn, train, test), "X_train", "y_train", "X_test")
     for part, got in zip(("X_train", "y_train", "X_test"), result):
         outputs = {key.removesuffix(f"_{part}"): value for key, value in arrays.items() if key.endswith(f"_{part}")}
         mistakes = [Mistake(k, v, FRAME_MISTAKES[k]) for k, v in stored_mistakes(outputs, FRAME_MISTAKES).items()]
@@ -56,7 +50,7 @@ def softmax_loss_grad(fn: Callable) -> None:
     """Check the loss against the stored value and the gradients against the stored and numerical ones."""
     a = fixture("w01_softmax_loss")
     reg = float(a["reg"])
-    loss, dW, db = _tuple(fn.__name__, call(fn, a["W"], a["b"], a["X"], a["y"], reg), 3, "(loss, dW, db)")
+    loss, dW, db = unpack(fn.__name__, call(fn, a["W"], a["b"], a["X"], a["y"], reg), "loss", "dW", "db")
     if not isinstance(loss, float | np.floating) or not math.isfinite(float(loss)):
         raise CheckFailed(f"{fn.__name__}: the loss must be a finite float; got {loss!r}.")
     check_array(f"{fn.__name__}: loss", np.float64(loss), a["expected_loss"], rtol=1e-7,
@@ -76,8 +70,8 @@ def train_softmax_regression(fn: Callable) -> None:
     """Train on a small stored 3-class problem: shapes, a falling loss, and a fitted training set."""
     a = fixture("w01_train_data")
     X, y = a["X"], a["y"]
-    W, b, losses = _tuple(fn.__name__, call(fn, X, y, 3, lr=0.5, epochs=20, batch_size=32, reg=1e-4, seed=0), 3,
-                          "(W, b, losses)")
+    W, b, losses = unpack(fn.__name__, call(fn, X, y, 3, lr=0.5, epochs=20, batch_size=32, reg=1e-4, seed=0),
+                          "W", "b", "losses")
     steps = 20 * math.ceil(len(y) / 32)
     if np.shape(W) != (X.shape[1], 3) or np.shape(b) != (3,) or np.shape(losses) != (steps,):
         raise CheckFailed(f"{fn.__name__}: expected W {(X.shape[1], 3)}, b (3,) and {steps} losses (one per "
