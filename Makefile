@@ -1,12 +1,13 @@
 # Two commands run the course: `make lab` (set up and open it) and `make test` (set up and test it).
 # Both create .venv inside the repository on first use and reuse it afterwards.
+# Instructors: `make instructor` opens the same install with nbgrader's tools (formgrader, create assignment).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lab test validate build clean
+.PHONY: setup lab instructor test validate build clean
 
 setup: $(STAMP)
 
@@ -19,8 +20,20 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 # Jupyter refuses to run as root unless told to (containers and some lab machines run as root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
+# The student's Lab: JupyterLab with the settings in etc/jupyter-student (no nbgrader menu, formgrader,
+# create-assignment or validate tools, no news pop-up, no update check), ahead of any JUPYTER_CONFIG_PATH.
+# LAB_ROOT and LAB_ARGS are for the browser test (tests/test_browser.py), which starts the Lab this way.
+STUDENT_CONFIG := $(CURDIR)/etc/jupyter-student
+LAB_ROOT ?= $(CURDIR)
+LAB_ARGS ?=
+
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ALLOW_ROOT)
+	JUPYTER_CONFIG_PATH="$(STUDENT_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_ROOT)" $(ALLOW_ROOT) $(LAB_ARGS)
+
+# The instructor's Lab: the same .venv, with nbgrader's extensions as installed.
+instructor: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_ROOT)" $(ALLOW_ROOT) $(LAB_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest

@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from autograder import notebooks
-from autograder.course import AUTOGRADER, NOTEBOOK, REPO, SOLUTIONS_DIR, SOURCE_DIR, temporary_course
+from autograder.course import AUTOGRADER, NOTEBOOK, REPO, SOLUTIONS_DIR, SOURCE_DIR, temporary_course, week_prefix
 
 #: Seconds a solution notebook may take to execute on a 2-core machine.
 SOLUTION_TIMEOUT = 900
@@ -30,13 +30,39 @@ class BuildRefused(RuntimeError):
 
 
 def reference_code() -> set[str]:
-    """Statement lines of the reference implementations: none may appear in a student release."""
-    return notebooks.code_lines(sorted((AUTOGRADER / "reference").glob("*.py")))
+    """Statement lines of the trusted topic modules (references, mistakes, hidden cases): none may
+    appear in a student release or in feedback."""
+    return notebooks.code_lines(sorted((AUTOGRADER / "cases").glob("*.py")))
 
 
 def checking_code() -> set[str]:
-    """Statement lines of the hidden-test checking code: none may appear in feedback."""
-    return notebooks.code_lines(sorted((AUTOGRADER / "hidden").glob("*.py")))
+    """Statement lines of the code that judges hidden cases: none may appear in feedback."""
+    return reference_code() | notebooks.code_lines([AUTOGRADER / "protocol.py", AUTOGRADER / "judge.py"])
+
+
+def source_problems(week: str, source: nbformat.NotebookNode) -> list[str]:
+    """Why a source notebook cannot be graded: a test cell without a hidden case (its verdict would be
+    the kernel's), or a hidden case that is not registered or belongs to another week."""
+    from autograder import protocol
+    from autograder.judge import hidden_calls, is_test_cell
+
+    problems = []
+    for number, cell in enumerate(source.cells, 1):
+        if not is_test_cell(cell):
+            continue
+        grade_id = cell.metadata["nbgrader"].get("grade_id", f"cell {number}")
+        calls = hidden_calls("\n".join(notebooks.split_region(cell.source, notebooks.HIDDEN)[0]))
+        if not calls:
+            problems.append(f"the test cell {grade_id} calls no hidden case (check(\"w..\", fn) in a hidden region)")
+        for call in calls:
+            if protocol.week_of(call.case_id) != week_prefix(week):
+                problems.append(f"the test cell {grade_id} calls {call.case_id}, a case of another week")
+                continue
+            try:
+                protocol.get_case(call.case_id)
+            except KeyError:
+                problems.append(f"the test cell {grade_id} calls {call.case_id}, which no topic module registers")
+    return problems
 
 
 def release_path(week: str) -> Path:
@@ -50,6 +76,9 @@ def solutions_path(week: str) -> Path:
 def make_release(week: str) -> nbformat.NotebookNode:
     """Generate the student release with nbgrader and refuse it if anything secret is inside."""
     source = nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4)
+    problems = source_problems(week, source)
+    if problems:
+        raise BuildRefused(f"{week}: the source notebook is not gradable:\n  " + "\n  ".join(problems))
     with temporary_course(week) as course:
         release = nbformat.read(course.release, as_version=4)
     problems = notebooks.release_problems(release, source, reference_code())

@@ -8,6 +8,7 @@ state, and a crash leaves the repository as it was.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 AUTOGRADER = REPO / "autograder"
 SOURCE_DIR = AUTOGRADER / "source"
 SOLUTIONS_DIR = REPO / "solutions"
+#: The course's weeks, in order (the top-level folders students open).
 WEEKS = (
     "week01_linear_algebra",
     "week02_backprop",
@@ -32,6 +34,7 @@ WEEKS = (
     "week05_gans_transformers",
 )
 NOTEBOOK = "assignment.ipynb"
+_WEEK_FOLDER = re.compile(r"^week(\d\d)_[a-z0-9_]+$")
 
 
 class NbgraderError(RuntimeError):
@@ -39,22 +42,35 @@ class NbgraderError(RuntimeError):
 
 
 def weeks_with_source() -> list[str]:
-    """The weeks whose assignment source exists, in course order."""
-    return [week for week in WEEKS if (SOURCE_DIR / week / NOTEBOOK).exists()]
+    """The weeks whose assignment source exists (``autograder/source/weekNN_<name>/``), in order.
+
+    Found by folder name, so a new week needs no list to be edited.
+    """
+    found = [p.parent.name for p in SOURCE_DIR.glob(f"week*/{NOTEBOOK}") if _WEEK_FOLDER.match(p.parent.name)]
+    return sorted(found)
+
+
+def week_prefix(week: str) -> str:
+    """``week01_linear_algebra`` -> ``w01``, the prefix of its hidden cases, fixtures and topic modules."""
+    return f"w{week[4:6]}"
 
 
 def resolve_week(name: str) -> str:
     """Accept ``week01_linear_algebra``, ``week01`` or ``1``; fail clearly otherwise."""
-    for week in WEEKS:
+    for week in sorted(set(WEEKS) | set(weeks_with_source())):
         if name in (week, week[:6], str(int(week[4:6]))):
             if not (SOURCE_DIR / week / NOTEBOOK).exists():
                 raise SystemExit(f"{week} has no assignment source yet ({SOURCE_DIR / week / NOTEBOOK}).")
             return week
-    raise SystemExit(f"Unknown week {name!r}; the weeks are: {', '.join(WEEKS)}.")
+    raise SystemExit(f"Unknown week {name!r}; the weeks are: {', '.join(sorted(set(WEEKS) | set(weeks_with_source())))}.")
 
 
 def nbgrader_env() -> dict[str, str]:
-    """The environment of nbgrader and of the kernels it starts: the checking code is importable."""
+    """The environment of nbgrader: the instructor side is importable (its configuration loads the judge).
+
+    The kernels nbgrader starts while autograding do not get the repository on their path
+    (:class:`autograder.judge.JudgedExecute` takes it out): nothing of ``autograder/`` is importable there.
+    """
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     # nbgrader calls `alembic` and jupyter's tools by name: the environment's bin folder comes first.
@@ -71,11 +87,15 @@ def nbgrader_env() -> dict[str, str]:
 def run_nbgrader(args: list[str], course: Path, timeout: float | None = None) -> str:
     """Run ``nbgrader ARGS`` in the course folder; return its log, raise NbgraderError on failure."""
     command = [sys.executable, "-m", "nbgrader", *args]
+    env = nbgrader_env()
+    # Byte code in the temporary course's own folder: no .pyc planted in the repository's __pycache__
+    # is ever read by the grader (compiled once per course, so it costs nothing after the first command).
+    env["PYTHONPYCACHEPREFIX"] = str(course / ".pycache")
     # A session of its own, so that on a time-out the kernels nbgrader started die with it.
     process = subprocess.Popen(
         command,
         cwd=course,
-        env=nbgrader_env(),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

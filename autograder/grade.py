@@ -19,6 +19,7 @@ import nbformat
 from autograder import notebooks
 from autograder.build import checking_code, reference_code
 from autograder.course import NOTEBOOK, SOURCE_DIR, Course, NbgraderError, temporary_course
+from autograder.integrity import Snapshot
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 #: Seconds one submission may take to autograde (all its cells together) before it is flagged.
@@ -95,9 +96,16 @@ def grade(week: str, folder: Path, out: Path, timeout: float = DEFAULT_TIMEOUT) 
     source = nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4)
     secrets = notebooks.secret_lines(source, notebooks.HIDDEN) | reference_code() | checking_code()
     results = []
+    snapshot = Snapshot()
     with temporary_course(week) as course:
         for number, path in enumerate(paths, 1):
             result = _grade_one(course, path, out, secrets, timeout)
+            touched = snapshot.restore()
+            if touched:  # its verdicts may have been judged by altered code: not to be trusted
+                (out / "feedback" / f"{result.student}.html").unlink(missing_ok=True)
+                result = Result(result.student, "flagged", reason=f"the submission changed the course's files "
+                                f"({', '.join(touched[:3])}{', ...' if len(touched) > 3 else ''}); they were restored "
+                                "and the submission needs a look by hand")
             shown = f"{result.score:g}/{result.max_score:g}" if result.score is not None else result.reason
             print(f"[{number}/{len(paths)}] {result.student}: {result.status} {shown}", flush=True)
             results.append(result)

@@ -2,10 +2,19 @@
 temporary course folder for every build, validate and grade run, so no gradebook or student file is
 ever written inside the repository."""
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearHiddenTests,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
 
 from autograder.feedback import ShortErrors
+from autograder.judge import JudgedExecute
 
 c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
 
@@ -15,6 +24,19 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Seconds per cell while autograding; the slowest hidden test (a timing comparison) takes about 5 s.
 c.Execute.timeout = 120
+
+# nbgrader's own steps, with its Execute replaced by JudgedExecute: the hidden cases' verdicts are decided
+# in this process, outside the student's kernel, and written into the test cells before SaveAutoGrades
+# scores them (autograder/judge.py).
+c.Autograde.autograde_preprocessors = [
+    JudgedExecute,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
 
 # Feedback shows the student which tests passed and the diagnosis of those that failed, never the
 # hidden test source: ClearHiddenTests removes the hidden regions, ShortErrors replaces tracebacks

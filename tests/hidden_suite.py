@@ -1,12 +1,16 @@
-"""The shared shape of every hidden-test suite: correct variants pass, known mistakes fail with their
-diagnosis, and every case a week module registers is covered."""
+"""The shared shape of every hidden-case suite: correct variants pass, known mistakes fail with their
+diagnosis, and every case a topic module registers is covered. Cases run through
+:func:`autograder.protocol.run_case`: inputs written out, the probe's answers read back, judged outside
+the probe, exactly as while grading."""
 
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 import pytest
 
-from autograder.hidden import CASES, check
+from autograder.protocol import CASES, run_case
 
 
 def name_of(value) -> str:
@@ -15,7 +19,7 @@ def name_of(value) -> str:
 
 
 def hidden_tests(module: str, correct: dict, wrong: list, untested_by_functions: frozenset = frozenset()):
-    """Test functions for the cases of ``autograder.hidden.<module>``.
+    """Test functions for the cases of ``autograder.cases.<module>``.
 
     ``correct`` maps a case id to implementations that must pass; ``wrong`` lists (case id,
     implementation, regex of the expected message). Cases not called with a function (a file path,
@@ -24,16 +28,17 @@ def hidden_tests(module: str, correct: dict, wrong: list, untested_by_functions:
 
     @pytest.mark.parametrize(("case", "fn"), [(c, f) for c, fns in correct.items() for f in fns], ids=name_of)
     def test_hidden_passes_correct(case, fn):
-        check(case, fn)
+        run_case(case, fn)
 
     @pytest.mark.parametrize(("case", "fn", "message"), wrong, ids=name_of)
     def test_hidden_fails_wrong(case, fn, message):
         with np.errstate(all="ignore"), pytest.raises(AssertionError, match=message):
-            check(case, fn)
+            run_case(case, fn)
 
     def test_every_case_is_tested():
-        cases = {case for case, test in CASES.items() if test.__module__ == f"autograder.hidden.{module}"}
-        assert cases, f"no hidden case is registered by autograder.hidden.{module}"
+        importlib.import_module(f"autograder.cases.{module}")
+        cases = {case for case, spec in CASES.items() if spec.module == f"autograder.cases.{module}"}
+        assert cases, f"no hidden case is registered by autograder.cases.{module}"
         assert set(correct) | untested_by_functions == cases
         assert {case for case, _, _ in wrong} | untested_by_functions == cases
 

@@ -1,4 +1,4 @@
-"""Tests of dlfs.numerics (relative error) and the private dlfs._gradcheck (numerical gradients)."""
+"""Tests of dlfs.numerics (relative error) and autograder.gradcheck (numerical gradients, trusted side only)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dlfs._gradcheck import gradient_check, numerical_gradient, numerical_gradient_array
+from autograder.gradcheck import gradient_check, numerical_gradient, numerical_gradient_array
 from dlfs.numerics import max_rel_error_location, rel_error
 
 pytestmark = pytest.mark.library
@@ -229,10 +229,14 @@ def test_non_array_and_bad_step_and_non_scalar_f():
         numerical_gradient(lambda v: v * 2, np.ones(2))
 
 
-def test_gradcheck_is_not_reexported():
+def test_numerical_gradients_do_not_ship_in_dlfs():
+    """Week 2 asks students to write them: the student library holds no numerical-gradient code."""
+    import importlib.util
+
     import dlfs
     import dlfs.numerics
 
     for name in ("numerical_gradient", "numerical_gradient_array", "gradient_check"):
         assert not hasattr(dlfs, name)
         assert not hasattr(dlfs.numerics, name)
+    assert importlib.util.find_spec("dlfs._gradcheck") is None

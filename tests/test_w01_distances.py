@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from hidden_suite import hidden_tests
 
-from autograder.fixtures import stale
-from autograder.hidden import check
-from autograder.reference import w01_distances as ref
+from autograder.cases import w01_distances as ref
+from autograder.protocol import run_case
 from dlfs.checks import CheckFailed
 from dlfs.checks import week01 as visible
 
@@ -143,14 +142,10 @@ def test_reference_clips_round_off():
 def test_mistake_outputs_are_those_mistakes():
     rng = np.random.default_rng(1)
     X, Y = rng.normal(size=(3, 4)), rng.normal(size=(2, 4))
-    outputs = ref.distance_mistake_outputs(X, Y)
+    outputs = ref.mistake_outputs(X, Y)
     np.testing.assert_allclose(outputs["squared"], [[math.dist(x, y) ** 2 for y in Y] for x in X])
     np.testing.assert_allclose(outputs["transposed"], [[math.dist(x, y) for x in X] for y in Y])
     np.testing.assert_allclose(outputs["l1"], [[sum(abs(a - b) for a, b in zip(x, y)) for y in Y] for x in X])
-
-
-def test_fixtures_are_up_to_date():
-    assert stale() == []
 
 
 # ---- visible checks ----------------------------------------------------------------------------------
@@ -225,9 +220,25 @@ test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested =
 def test_broadcast_3d_is_too_slow_for_the_speed_test():
     """The (N, M, D) broadcast has no loop but is the slow, memory-hungry answer the speed test rejects."""
     with pytest.raises(AssertionError, match="only .*x faster"):
-        check("w01_l2_no_loops_speed", broadcast_3d)
+        run_case("w01_l2_no_loops_speed", broadcast_3d)
 
 
 def test_unknown_case_is_reported():
     with pytest.raises(KeyError, match="unknown hidden test"):
-        check("w01_nope", two_loops_norm)
+        run_case("w01_nope", two_loops_norm)
+
+
+def rebound_after_def(X, Y):
+    return no_loops_einsum(X, Y)
+
+
+def test_no_loop_rule_reads_the_notebook_not_the_kernel():
+    """The rule reads the definition in the submitted cells: a loop-free decoy rebound later fails."""
+    from autograder.protocol import Context
+
+    cells = ["def f(X, Y):\n    return X @ Y.T\n", "f = lambda X, Y: [x for x in X]\n"]
+    with pytest.raises(CheckFailed, match="bound last by `f = lambda"):
+        Context("f", sources=cells).definition()
+    assert "return X @ Y.T" in Context("f", sources=cells[:1]).definition()
+    with pytest.raises(CheckFailed, match="no `def g"):
+        Context("g", sources=cells).definition()

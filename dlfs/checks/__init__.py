@@ -12,10 +12,14 @@ instructor's reference code; the reference code itself is not part of what stude
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -171,9 +175,16 @@ def check_unchanged(name: str, before: np.ndarray, after: np.ndarray, argument: 
         )
 
 
-def stored_mistakes(arrays: dict[str, np.ndarray], messages: dict[str, str]) -> dict[str, np.ndarray]:
-    """The ``mistake_<name>`` arrays of a fixture, keyed by name, for the mistakes in ``messages``."""
-    return {name: arrays[f"mistake_{name}"] for name in messages if f"mistake_{name}" in arrays}
+def stored_mistakes(arrays: dict[str, np.ndarray], suffix: str = "") -> list[Mistake]:
+    """The known mistakes a fixture stores: each ``mistake_<name><suffix>`` output with its diagnosis,
+    ``message_<name>`` (the instructor's reference code made both; students receive only the arrays)."""
+    found = []
+    for key in arrays:
+        if key.startswith("message_"):
+            name = key.removeprefix("message_")
+            if f"mistake_{name}{suffix}" in arrays:
+                found.append(Mistake(name, arrays[f"mistake_{name}{suffix}"], str(arrays[key])))
+    return found
 
 
 def expect(
@@ -181,8 +192,7 @@ def expect(
     args: Sequence[Any],
     expected: np.ndarray,
     *,
-    messages: dict[str, str] | None = None,
-    mistake_outputs: dict[str, np.ndarray] | None = None,
+    mistakes: Sequence[Mistake] = (),
     label: str = "",
     rtol: float = 1e-7,
     atol: float = 0.0,
@@ -190,8 +200,8 @@ def expect(
 ) -> tuple[Any, float]:
     """Call ``fn(*args)``, check it left its array arguments alone, and compare its output.
 
-    ``mistake_outputs`` maps a mistake's name to what that mistake outputs on ``args``; ``messages``
-    maps the same names to what to tell the student. Returns (output, max relative error).
+    ``mistakes`` are the known wrong answers with what they output on ``args``. Returns (output, max
+    relative error).
     """
     name = getattr(fn, "__name__", "your function") + (f" on {label}" if label else "")
     before = [arg.copy() if isinstance(arg, np.ndarray) else None for arg in args]
@@ -199,9 +209,28 @@ def expect(
     for position, (old, arg) in enumerate(zip(before, args)):
         if old is not None:
             check_unchanged(name, old, arg, f"argument {position + 1}")
-    outputs, messages = mistake_outputs or {}, messages or {}
-    mistakes = [Mistake(key, outputs[key], messages[key]) for key in messages if key in outputs]
     return got, check_array(name, got, expected, rtol=rtol, atol=atol, mistakes=mistakes, hint=hint)
+
+
+@cache
+def _week(number: int) -> ModuleType:
+    """The visible checks of one week: every public name of the modules ``dlfs/checks/w<NN>_*.py``."""
+    week = ModuleType(f"dlfs.checks.week{number:02d}", f"The visible checks of week {number}.")
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith(f"w{number:02d}_"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            for name in getattr(module, "__all__", ()):
+                if hasattr(week, name):
+                    raise ImportError(f"two week-{number} check modules define {name!r}")
+                setattr(week, name, getattr(module, name))
+    return week
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``from dlfs.checks import week01 as checks``: the week's checks, found by module name."""
+    if re.fullmatch(r"week\d\d", name):
+        return _week(int(name[4:]))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -42,10 +42,10 @@ def function_tree(fn: Callable) -> ast.AST:
         raise CheckFailed(f"Could not parse the source code of {name}: {err}") from err
 
 
-def find_loops(fn: Callable) -> list[str]:
-    """Describe every Python-level loop in ``fn``'s source, e.g. ``"a `for` loop (line 3)"``."""
+def loops_in(tree: ast.AST) -> list[str]:
+    """Describe every Python-level loop in a syntax tree, e.g. ``"a `for` loop (line 3)"``."""
     found = []
-    for node in ast.walk(function_tree(fn)):
+    for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
         if type(node) in _LOOP_NODES:
             found.append(f"{_LOOP_NODES[type(node)]} (line {line})")
@@ -57,12 +57,21 @@ def find_loops(fn: Callable) -> list[str]:
     return found
 
 
+def find_loops(fn: Callable) -> list[str]:
+    """Describe every Python-level loop in ``fn``'s source."""
+    return loops_in(function_tree(fn))
+
+
+def no_loops_failure(name: str, loops: list[str]) -> CheckFailed:
+    """The failure for a function that must not loop but does."""
+    return CheckFailed(
+        f"{name} must not contain a Python loop, but it has {', '.join(loops)}. "
+        "Express the computation with whole-array operations (broadcasting, matrix products)."
+    )
+
+
 def check_no_loops(fn: Callable) -> None:
     """Fail with the list of loops when ``fn``'s source contains any."""
     loops = find_loops(fn)
     if loops:
-        name = getattr(fn, "__name__", repr(fn))
-        raise CheckFailed(
-            f"{name} must not contain a Python loop, but it has {', '.join(loops)}. "
-            "Express the computation with whole-array operations (broadcasting, matrix products)."
-        )
+        raise no_loops_failure(getattr(fn, "__name__", repr(fn)), loops)

@@ -1,4 +1,8 @@
-"""Visible checks of week 1's pandas part: preparing the Palmer penguins, fitted on the training split."""
+"""Week 1, pandas on the Palmer penguins: the visible checks, fitted on the training split.
+
+Their hidden cases need only calls (the default probe), except one_hot_categories's, whose text values
+are handed over as object arrays (what a text column's ``to_numpy()`` gives).
+"""
 
 from __future__ import annotations
 
@@ -7,33 +11,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from dlfs.checks import CheckFailed, Mistake, call, check_array, fixture, passed, stored_mistakes, unpack
+from dlfs.checks import CheckFailed, call, check_array, fixture, passed, stored_mistakes, unpack
+from dlfs.grading import Call, make_calls, probe
 from dlfs.penguins import load_penguins, train_test_split_frame
 
-FILL_MISTAKES = {
-    "all_rows": (
-        "you filled with the median of *all* rows: the test split must not influence what is learned; "
-        "use the training median."
-    ),
-    "mean": "you filled with the mean; the task asks for the training split's median (robust to outliers).",
-}
-ONE_HOT_MISTAKES = {
-    "all_rows": "your categories include values seen only in the test split: take the categories from the training split alone.",
-    "unsorted": "your columns are in order of appearance: sort the categories (sorted(set(...))).",
-}
-STANDARDIZE_MISTAKES = {
-    "own_stats": "the test split was standardised with its own mean and std: use the training split's for both.",
-    "all_rows": (
-        "you computed mean and std over *all* rows (train and test together): that leaks the test split; "
-        "use the training rows."
-    ),
-    "sample_std": "your result uses the sample std (ddof=1); use the population std (ddof=0, np.std's default).",
-}
-
-
-def _mistakes(arrays: dict, part: str, messages: dict) -> list[Mistake]:
-    outputs = {k.removesuffix(f"_{part}"): v for k, v in arrays.items() if k.endswith(f"_{part}")}
-    return [Mistake(k, v, messages[k]) for k, v in stored_mistakes(outputs, messages).items()]
+__all__ = ["fill_missing_with_train_median", "one_hot_categories", "standardize_train_test", "penguin_arrays"]
+Y_HINT = "y is the position of each penguin's species in the sorted list of the training split's species."
 
 
 def fill_missing_with_train_median(fn: Callable) -> None:
@@ -46,8 +29,10 @@ def fill_missing_with_train_median(fn: Callable) -> None:
     if not (train.equals(before[0]) and test.equals(before[1])):
         raise CheckFailed(f"{fn.__name__} changed the frames it was given: work on copies (frame.copy()).")
     for part, got in zip(("train", "test"), result):
+        if not isinstance(got, pd.DataFrame):
+            raise CheckFailed(f"{fn.__name__}: the {part} part must be a DataFrame; got a {type(got).__name__}.")
         check_array(f"{fn.__name__}: the {part} frame", np.asarray(got[columns], dtype=float), a[f"expected_{part}"],
-                    mistakes=_mistakes(a, part, FILL_MISTAKES))
+                    mistakes=stored_mistakes(a, f"_{part}"))
     passed(f"{fn.__name__}: gaps in both splits filled with the training medians")
 
 
@@ -58,8 +43,7 @@ def one_hot_categories(fn: Callable) -> None:
     train_oh, test_oh, categories = unpack(fn.__name__, call(fn, train_values, test_values),
                                            "train_onehot", "test_onehot", "categories")
     for part, got in (("train", train_oh), ("test", test_oh)):
-        check_array(f"{fn.__name__}: the {part} columns", got, a[f"expected_{part}"],
-                    mistakes=_mistakes(a, part, ONE_HOT_MISTAKES))
+        check_array(f"{fn.__name__}: the {part} columns", got, a[f"expected_{part}"], mistakes=stored_mistakes(a, f"_{part}"))
     if [str(c) for c in categories] != [str(c) for c in a["expected_categories"]]:
         raise CheckFailed(f"{fn.__name__}: categories should be {list(a['expected_categories'])}; got {list(categories)}.")
     passed(f"{fn.__name__}: sorted training categories; an unseen test value gives a row of zeros")
@@ -71,7 +55,7 @@ def standardize_train_test(fn: Callable) -> None:
     result = unpack(fn.__name__, call(fn, a["X_train"].copy(), a["X_test"].copy()), "train_std", "test_std")
     for part, got in zip(("train", "test"), result):
         check_array(f"{fn.__name__}: the {part} split", got, a[f"expected_{part}"], rtol=1e-7, atol=1e-9,
-                    mistakes=_mistakes(a, part, STANDARDIZE_MISTAKES))
+                    mistakes=stored_mistakes(a, f"_{part}"))
     passed(f"{fn.__name__}: both splits standardised with the training mean and std")
 
 
@@ -81,7 +65,20 @@ def penguin_arrays(fn: Callable) -> None:
     train, test = train_test_split_frame(load_penguins(), test_fraction=0.25, seed=0)
     result = unpack(fn.__name__, call(fn, train, test), "X_train", "y_train", "X_test", "y_test", "feature_names")
     for part, got in zip(("X_train", "y_train", "X_test", "y_test"), result):
-        check_array(f"{fn.__name__}: {part}", got, a[part], rtol=1e-7, atol=1e-9)
+        check_array(f"{fn.__name__}: {part}", got, a[part], rtol=1e-7, atol=1e-9, mistakes=stored_mistakes(a, f"_{part}"),
+                    hint=Y_HINT if part.startswith("y") else "")
     if [str(n) for n in result[4]] != [str(n) for n in a["feature_names"]]:
         raise CheckFailed(f"{fn.__name__}: feature names should be {list(a['feature_names'])}; got {list(result[4])}.")
     passed(f"{fn.__name__}: {a['X_train'].shape[1]} features, {len(a['y_train'])} training and {len(a['y_test'])} test penguins")
+
+
+@probe("w01_one_hot_categories")
+def _one_hot(fn: Callable, *, inputs: dict) -> dict:
+    """The calls on object arrays of text; categories returned as an array or an Index (np.unique of an
+    object array gives an object array, which the answers cannot carry) are sent back as a list."""
+    calls = [Call(tuple(np.asarray(arg).astype(object) for arg in c.args)) for c in inputs["calls"]]
+    answers = make_calls(fn, calls)
+    for i, result in enumerate(answers["results"]):
+        if isinstance(result, tuple) and len(result) == 3 and isinstance(result[2], np.ndarray | pd.Index):
+            answers["results"][i] = (*result[:2], result[2].tolist())
+    return answers

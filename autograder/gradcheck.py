@@ -1,8 +1,9 @@
-"""Numerical gradients by centered differences (internal to the course library).
+"""Numerical gradients by centered differences (trusted side: instructor code and tests only).
 
-This module is **private**.  Writing a numerical gradient is a graded task of week 2 of the course,
-so nothing here is re-exported from ``dlfs`` or mentioned in the student-facing documentation; the
-instructor-side checks and the library's own tests import it as ``dlfs._gradcheck``.
+Writing a numerical gradient is a graded task of week 2 of the course, so this module is not part of
+the student library ``dlfs`` (which is what students install); the instructor-side code and the tests
+import it as ``autograder.gradcheck``. Hidden cases that need a numerical gradient of a student's
+function send the perturbed calls to the kernel and form the differences on the trusted side.
 
 The centered difference along the unit vector e_i,
 

@@ -1,4 +1,5 @@
-"""Visible checks of week 1's Kaggle part: CSV frames to arrays, softmax regression, the submission."""
+"""Week 1, the Kaggle part: the visible checks (CSV frames to arrays, softmax regression, the submission),
+and the probe of the hidden test of the submission file."""
 
 from __future__ import annotations
 
@@ -10,22 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlfs._gradcheck import numerical_gradient
-from dlfs.checks import CheckFailed, Mistake, call, check_array, expect, fixture, passed, stored_mistakes, unpack
+from dlfs.checks import CheckFailed, call, check_array, check_unchanged, fixture, passed, stored_mistakes, unpack
+from dlfs.grading import probe, record
 from dlfs.kaggle import SubmissionError, check_submission, score_submission
 
-FRAME_MISTAKES = {
-    "unscaled": "your pixels are not scaled: divide by 255 so they lie in [0, 1].",
-    "with_label": "X_train still holds the label column: drop it from the features.",
-}
-LOSS_MISTAKES = {
-    "no_mean": "your dW matches the gradient of the *summed* loss: divide by N, the batch size, as the loss is a mean.",
-    "no_reg": "your dW is missing the regularisation term: d(0.5 reg |W|^2)/dW = reg W.",
-    "double_reg": "your dW has 2 reg W: the loss has 0.5 reg |W|^2, whose gradient is reg W.",
-}
+__all__ = ["frame_to_arrays", "softmax_loss_grad", "train_softmax_regression", "write_submission", "submission_file"]
+
+#: The most of submission.csv the hidden test records (a right file is about 90 kB).
+MAX_SUBMISSION_BYTES = 4 * 2**20
 
 
-def frames(arrays: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _frames(arrays: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The stored Digit Recognizer rows as the two frames pandas would read from the CSV files."""
     pixels = [f"pixel{i}" for i in range(arrays["test_values"].shape[1])]
     return (
@@ -37,33 +33,30 @@ def frames(arrays: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 def frame_to_arrays(fn: Callable) -> None:
     """Check the conversion of the competition's frames into (X_train, y_train, X_test)."""
     arrays = fixture("w01_frame_to_arrays")
-    train, test = frames(arrays)
+    train, test = _frames(arrays)
     result = unpack(fn.__name__, call(fn, train, test), "X_train", "y_train", "X_test")
     for part, got in zip(("X_train", "y_train", "X_test"), result):
-        outputs = {key.removesuffix(f"_{part}"): value for key, value in arrays.items() if key.endswith(f"_{part}")}
-        mistakes = [Mistake(k, v, FRAME_MISTAKES[k]) for k, v in stored_mistakes(outputs, FRAME_MISTAKES).items()]
-        check_array(f"{fn.__name__}: {part}", got, arrays[f"expected_{part}"], mistakes=mistakes)
+        check_array(f"{fn.__name__}: {part}", got, arrays[f"expected_{part}"],
+                    mistakes=stored_mistakes(arrays, suffix=f"_{part}"))
     passed(f"{fn.__name__}: features in [0, 1] without the label, integer labels")
 
 
 def softmax_loss_grad(fn: Callable) -> None:
-    """Check the loss against the stored value and the gradients against the stored and numerical ones."""
+    """Check the loss, dW and db against the stored values."""
     a = fixture("w01_softmax_loss")
     reg = float(a["reg"])
     loss, dW, db = unpack(fn.__name__, call(fn, a["W"], a["b"], a["X"], a["y"], reg), "loss", "dW", "db")
+    fresh = fixture("w01_softmax_loss")
+    for argument in ("W", "b", "X", "y"):
+        check_unchanged(fn.__name__, fresh[argument], a[argument], argument)
     if not isinstance(loss, float | np.floating) or not math.isfinite(float(loss)):
         raise CheckFailed(f"{fn.__name__}: the loss must be a finite float; got {loss!r}.")
     check_array(f"{fn.__name__}: loss", np.float64(loss), a["expected_loss"], rtol=1e-7,
                 hint="the mean over the batch of -log p(correct class), plus 0.5 * reg * sum(W**2).")
-    expect(lambda *args: fn(*args)[1], (a["W"], a["b"], a["X"], a["y"], reg), a["expected_dW"],
-           messages=LOSS_MISTAKES, mistake_outputs=stored_mistakes(a, LOSS_MISTAKES), label="dW", rtol=1e-6)
-    check_array(f"{fn.__name__}: db", db, a["expected_db"], rtol=1e-6, atol=1e-12)
-    W, b = a["W"].copy(), a["b"].copy()
-    numeric_dW = numerical_gradient(lambda w: fn(w, b, a["X"], a["y"], reg)[0], W)
-    numeric_db = numerical_gradient(lambda v: fn(W, v, a["X"], a["y"], reg)[0], b)
-    check_array(f"{fn.__name__}: dW against the numerical gradient of your loss", dW, numeric_dW, rtol=1e-5, atol=1e-8)
-    check_array(f"{fn.__name__}: db against the numerical gradient of your loss", db, numeric_db, rtol=1e-5, atol=1e-8)
-    passed(f"{fn.__name__}: loss, dW and db match (and agree with numerical gradients)")
+    check_array(f"{fn.__name__}: dW", dW, a["expected_dW"], rtol=1e-6, atol=1e-12, mistakes=stored_mistakes(a))
+    check_array(f"{fn.__name__}: db", db, a["expected_db"], rtol=1e-6, atol=1e-12,
+                hint="db is the mean over the batch of (probabilities - one-hot labels).")
+    passed(f"{fn.__name__}: loss, dW and db match")
 
 
 def train_softmax_regression(fn: Callable) -> None:
@@ -109,3 +102,19 @@ def submission_file(path: str = "submission.csv") -> float:
         raise CheckFailed(str(err)) from err
     passed(f"{path}: the format is right; accuracy on the held-out test labels {accuracy:.4f}")
     return accuracy
+
+
+def _read_bytes(path: str | Path) -> np.ndarray | None:
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return np.frombuffer(handle.read(MAX_SUBMISSION_BYTES), dtype=np.uint8).copy()
+
+
+@probe("w01_kaggle_submission")
+def _submission(path: str, *model, inputs: dict) -> dict:
+    """``check("w01_kaggle_submission", "submission.csv", W, b)``: the file's bytes (None if it is missing)
+    and the model W, b that wrote it, recorded as they are (None when not given)."""
+    W, b = (*model, None, None)[:2]
+    return {"file": record(_read_bytes, path), "W": W, "b": b}

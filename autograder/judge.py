@@ -1,0 +1,184 @@
+"""Hidden tests judged outside the student's kernel, inside nbgrader's autograde step.
+
+:class:`JudgedExecute` replaces nbgrader's ``Execute`` preprocessor (see ``nbgrader_config.py``). It runs
+the notebook cell by cell as ``Execute`` does; around each test cell it
+
+1. reads the cell's hidden calls, ``check("<case id>", <name>, ...)``, from the cell's source as nbgrader
+   restored it from the gradebook (a student cannot change it);
+2. builds each case's inputs and judge here, writes the inputs into a fresh exchange folder, and deletes
+   any answers that were there;
+3. times the cell with this process's clock while the kernel runs it;
+4. reads the answers the cell wrote (data only, bounded in size), deletes them, and judges them;
+5. replaces the cell's outputs with the verdicts: a line starting with a tick per passed case, or one
+   error per failed case, whose message is the diagnosis. nbgrader then scores the cell from these
+   outputs: whatever the student's code printed, raised or hid in the cell is gone.
+
+A case whose answers are missing fails with "no answer recorded" and the reason when one is known (the
+cell raised first, ran past its time limit, or the kernel died). All the grading code is imported before
+the kernel starts.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbclient.client import NotebookClient
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+
+from autograder import protocol
+from autograder.course import REPO
+from dlfs.checks import CheckFailed
+from dlfs.grading import EXCHANGE, ExchangeError
+
+
+@dataclass(frozen=True)
+class HiddenCall:
+    case_id: str
+    target: str
+
+
+def hidden_calls(source: str) -> list[HiddenCall]:
+    """The ``check("<case id>", target, ...)`` calls of a test cell, in order."""
+    try:
+        tree = ast.parse(protocol._python_only(source))
+    except SyntaxError:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "check"
+                and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)):
+            target = node.args[1]
+            name = target.id if isinstance(target, ast.Name) else (
+                target.value if isinstance(target, ast.Constant) else ast.unparse(target))
+            found.append(HiddenCall(node.args[0].value, str(name)))
+    return found
+
+
+def is_test_cell(cell: Any) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def passed_output(case_id: str, message: str) -> Any:
+    return new_output("stream", name="stdout", text=f"\u2713 {case_id}: {message}\n")
+
+
+def failed_output(case_id: str, message: str) -> Any:
+    text = f"{case_id}: {message}"
+    return new_output("error", ename="CheckFailed", evalue=text, traceback=[f"CheckFailed: {text}"])
+
+
+def _cell_error(cell: Any) -> str:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return f"{output.get('ename', 'Error')}: {str(output.get('evalue', ''))[:300]}"
+    return ""
+
+
+class JudgedExecute(Execute):
+    """nbgrader's Execute with every hidden case judged in this (trusted) process."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        plan = {i: hidden_calls(cell.source) for i, cell in enumerate(nb.cells) if is_test_cell(cell)}
+        for week in {protocol.week_of(c.case_id) for calls in plan.values() for c in calls}:
+            protocol.load_week(week)  # imported now, before any student code runs
+        self._plan, self._dead_in = plan, None
+        self._exchange = Path(tempfile.mkdtemp(prefix="dlfs-exchange-"))
+        saved = {name: os.environ.get(name) for name in (EXCHANGE, "PYTHONPATH", "PYTHONPYCACHEPREFIX")}
+        os.environ[EXCHANGE] = str(self._exchange)  # the kernel inherits its environment from this process
+        os.environ["PYTHONPATH"] = os.pathsep.join(  # and must not import the instructor side
+            p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p and Path(p).resolve() != REPO)
+        os.environ.pop("PYTHONPYCACHEPREFIX", None)  # nor learn where this process keeps its byte code
+        try:
+            NotebookClient.__init__(self, nb, km)
+            self.reset_execution_trackers()
+            self._check_assign_resources(resources)
+            with self.setup_kernel():
+                info = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info["content"]["language_info"]
+                for index, cell in enumerate(self.nb.cells):
+                    self.preprocess_cell(cell, resources, index)
+            self.set_widgets_metadata()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            shutil.rmtree(self._exchange, ignore_errors=True)
+        return self.nb, self.resources
+
+    def preprocess_cell(self, cell, resources, index):
+        calls = self._plan.get(index)
+        if self._dead_in is not None:
+            if calls is not None:
+                why = f"the kernel died while running cell {self._dead_in + 1}, so this cell never ran"
+                cell.outputs = [failed_output(c.case_id, f"no answer recorded: {why}.") for c in calls]
+            return cell, self.resources
+        judges = self._prepare(calls) if calls is not None else {}
+        start = time.perf_counter()
+        try:
+            self.execute_cell(cell, index, store_history=True)
+        except DeadKernelError:
+            self._dead_in = index
+        seconds = time.perf_counter() - start
+        if calls is None:
+            return cell, self.resources
+        sources = [c.source for c in self.nb.cells[:index] if c.cell_type == "code"]
+        cell.outputs = [self._verdict(call, judges[call.case_id], cell, index, seconds, sources) for call in calls]
+        shutil.rmtree(self._exchange / "inputs", ignore_errors=True)
+        shutil.rmtree(self._exchange / "answers", ignore_errors=True)
+        return cell, self.resources
+
+    def _prepare(self, calls: list[HiddenCall]) -> dict[str, Any]:
+        """Fresh exchange folders holding this cell's inputs only; return each case's judge."""
+        shutil.rmtree(self._exchange / "inputs", ignore_errors=True)
+        shutil.rmtree(self._exchange / "answers", ignore_errors=True)
+        judges = {}
+        for call in calls:
+            try:
+                inputs, judge = protocol.get_case(call.case_id).build()
+                protocol.write_inputs(self._exchange, call.case_id, inputs)
+                judges[call.case_id] = judge
+            except KeyError as err:
+                judges[call.case_id] = err
+        (self._exchange / "answers").mkdir(parents=True, exist_ok=True)
+        return judges
+
+    def _verdict(self, call: HiddenCall, judge: Any, cell: Any, index: int, seconds: float, sources: list[str]):
+        if isinstance(judge, KeyError):
+            return failed_output(call.case_id, f"the course has no hidden test of that name ({judge}).")
+        try:
+            answers = protocol.read_answers(self._exchange, call.case_id)
+        except ExchangeError as err:
+            return failed_output(call.case_id, self._missing(err, cell, index))
+        context = protocol.Context(call.target, seconds, sources)
+        try:
+            return passed_output(call.case_id, judge(protocol.Answers(answers, call.target), context))
+        except CheckFailed as err:
+            return failed_output(call.case_id, str(err))
+        except Exception as err:  # answers of the wrong kind: the student's answer, not the grader, is wrong
+            self.log.warning("judging %s raised %r", call.case_id, err)
+            return failed_output(call.case_id, f"the answers could not be checked ({type(err).__name__}: {err}).")
+
+    def _missing(self, err: ExchangeError, cell: Any, index: int) -> str:
+        if self._dead_in == index:
+            return "no answer recorded: the kernel died while running this cell."
+        error = _cell_error(cell)
+        if "CellTimeoutError" in error:
+            return f"no answer recorded: the cell did not finish within {self.timeout} s."
+        if error:
+            return f"no answer recorded: the cell stopped before the hidden test could answer ({error})."
+        if str(err) != "no answer file":
+            return f"no answer recorded: the answers are unreadable ({err})."
+        return "no answer recorded (was the hidden test cell changed or its output suppressed?)."

@@ -1,0 +1,182 @@
+"""Hostile submissions graded through ``python -m autograder grade``: none scores more than it would without
+its attack, and the honest submissions in the same folder keep their grades.
+
+The base is the stub with ``one_hot`` solved (2 of 39 points, honestly). Each attack adds one cell after
+the set-up cell; grading judges the answers outside the kernel, so what the cell patches, prints, hides
+or writes changes no verdict.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import textwrap
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from autograder import notebooks
+from autograder.course import NOTEBOOK, REPO, SOURCE_DIR
+from autograder.grade import grade
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.autograder]
+
+WEEK = "week01_linear_algebra"
+HONEST = 2.0
+
+ATTACKS = {
+    # the name the hidden cell calls, replaced by one that prints a pass
+    "patch_check": """
+        import dlfs.grading
+        dlfs.grading.check = lambda *args, **kwargs: print("\u2713 all hidden tests passed")
+    """,
+    # the instructor side imported anyway (its files are readable) and its registry replaced; visible checks too
+    "replace_cases": """
+        import sys, pathlib, dlfs, dlfs.checks
+        sys.path.insert(0, str(pathlib.Path(dlfs.__file__).resolve().parents[1]))
+        try:
+            import autograder.protocol as protocol
+            for spec in list(protocol.CASES.values()):
+                protocol.CASES[spec.case_id] = spec.__class__(spec.case_id, lambda rng: ({}, lambda a, c: "ok"), False, "x")
+        except Exception as err:
+            print("could not import the autograder:", err)
+        dlfs.checks.check_array = lambda *args, **kwargs: 0.0
+        dlfs.checks.call = lambda fn, *args, **kwargs: None
+    """,
+    # every error made invisible
+    "hide_errors": """
+        ip = get_ipython()
+        ip.showtraceback = lambda *args, **kwargs: None
+        ip.set_custom_exc((BaseException,), lambda *args, **kwargs: None)
+    """,
+    # every later cell blanked before it runs
+    "blank_cells": """
+        get_ipython().input_transformers_post.append(lambda lines: [])
+    """,
+    "sys_exit": """
+        import sys
+        sys.exit(0)
+    """,
+    "kill_kernel": """
+        import os
+        os._exit(0)
+    """,
+    "patch_numpy": """
+        import numpy as np
+        np.allclose = lambda *args, **kwargs: True
+        np.array_equal = lambda *args, **kwargs: True
+        np.testing.assert_allclose = lambda *args, **kwargs: None
+        np.isfinite = lambda x: np.ones(np.shape(x), dtype=bool)
+    """,
+    # answers forged before every cell, and a pickle where an array should be
+    "forge_answers": """
+        import json, os, pathlib
+        import numpy as np
+
+        def forge(*_):
+            root = pathlib.Path(os.environ.get("DLFS_GRADING", "/nonexistent"))
+            for case in (root / "inputs").glob("*"):
+                out = root / "answers" / case.name
+                out.mkdir(parents=True, exist_ok=True)
+                np.save(out / "0.npy", np.array([object()], dtype=object), allow_pickle=True)
+                tree = {"dict": {"results": {"list": [{"array": "0.npy"}] * 40}, "changed": {"list": [{"list": []}] * 40}}}
+                (out / "tree.json").write_text(json.dumps(tree))
+
+        get_ipython().events.register("pre_run_cell", forge)
+        get_ipython().events.register("post_run_cell", forge)
+    """,
+    # the public test labels written as the submission, with a model that does not predict them
+    "kaggle_labels": """
+        import numpy as np
+        from dlfs.kaggle import answers, digit_recognizer
+        W, b = np.zeros((784, 10)), np.zeros(10)
+        digit_recognizer()
+        import pandas as pd
+        pd.DataFrame({"ImageId": np.arange(1, 10001), "Label": answers()}).to_csv("submission.csv", index=False)
+    """,
+    # k-NN that looks the test digits' labels up in the shipped data
+    "knn_lookup": """
+        import numpy as np
+        from dlfs.data import load_mnist
+        _labels = load_mnist().y_test
+
+        def knn_predict(dists, y_train, k):
+            return _labels[: dists.shape[0]].copy()
+    """,
+    # the grader's own files rewritten on disk
+    "change_course_files": """
+        import pathlib, dlfs
+        repo = pathlib.Path(dlfs.__file__).resolve().parents[1]
+        target = repo / "autograder" / "cases" / "w01_broadcasting.py"
+        target.write_text(target.read_text() + "\\nraise SystemExit('tampered')\\n")
+    """,
+}
+
+
+def _base() -> nbformat.NotebookNode:
+    source = nbformat.read(SOURCE_DIR / WEEK / NOTEBOOK, as_version=4)
+    release = nbformat.read(REPO / WEEK / NOTEBOOK, as_version=4)
+    solved = notebooks.solved_submission(release, source)
+    answer = next(c.source for c in solved.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "one_hot")
+    for cell in release.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "one_hot":
+            cell.source = answer
+    return release
+
+
+def _with_attack(code: str) -> nbformat.NotebookNode:
+    nb = _base()
+    setup = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    nb.cells.insert(setup + 1, new_code_cell(textwrap.dedent(code).strip()))
+    return nb
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    source = nbformat.read(SOURCE_DIR / WEEK / NOTEBOOK, as_version=4)
+    release = nbformat.read(REPO / WEEK / NOTEBOOK, as_version=4)
+    nbformat.write(notebooks.solved_submission(release, source), folder / "solved.ipynb")
+    nbformat.write(_base(), folder / "honest.ipynb")
+    for name, code in ATTACKS.items():
+        nbformat.write(_with_attack(code), folder / f"{name}.ipynb")
+    protected = REPO / "autograder" / "cases" / "w01_broadcasting.py"
+    before = _digest(protected)
+    out = tmp_path_factory.mktemp("out")
+    results = {r.student: r for r in grade(WEEK, folder, out, timeout=600)}
+    assert _digest(protected) == before, "a submission's change to the course files was not undone"
+    return results, out
+
+
+def test_honest_submissions_keep_their_grades(graded):
+    results, _ = graded
+    assert (results["solved"].status, results["solved"].score, results["solved"].max_score) == ("graded", 39, 39)
+    assert (results["honest"].status, results["honest"].score) == ("graded", HONEST)
+
+
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a != "change_course_files"])
+def test_an_attack_earns_nothing(graded, attack):
+    results, _ = graded
+    result = results[attack]
+    assert result.status == "graded", result.reason
+    assert result.score <= HONEST, f"{attack} scored {result.score}"
+
+
+def test_changing_the_course_files_is_flagged_and_undone(graded):
+    results, out = graded
+    result = results["change_course_files"]
+    assert result.status == "flagged" and "changed the course's files" in result.reason
+    assert "autograder/cases/w01_broadcasting.py" in result.reason
+    with (out / "grades.csv").open() as handle:
+        assert {row["student_id"] for row in csv.DictReader(handle)} == {"solved", "honest", *ATTACKS}
+
+
+def test_a_dead_kernel_still_gets_a_grade_and_a_reason(graded):
+    _, out = graded
+    page = (out / "feedback" / "kill_kernel.html").read_text()
+    assert "no answer recorded: the kernel died" in notebooks.html_text(page)
