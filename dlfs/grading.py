@@ -108,7 +108,7 @@ def _encode(value: Any, folder: Path, counter: list[int], depth: int = 0) -> Any
         return {"array": name}
     if isinstance(value, pd.DataFrame):
         frame = {"columns": [str(c) for c in value.columns], "index": sub(value.index.to_numpy())}
-        if len(set(value.dtypes)) == 1 and not value.dtypes.iloc[0] == object and value.shape[1] > 1:
+        if len(set(value.dtypes)) == 1 and value.shape[1] > 1 and value.dtypes.iloc[0].kind in "biuf":
             return {"frame": frame | {"block": sub(value.to_numpy())}}  # all one numeric dtype: one array
         return {"frame": frame | {"data": [_column(value[c].to_numpy(), sub) for c in value.columns]}}
     if isinstance(value, pd.Series):
