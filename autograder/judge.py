@@ -94,11 +94,13 @@ class JudgedExecute(Execute):
             protocol.load_week(week)  # imported now, before any student code runs
         self._plan, self._dead_in = plan, None
         self._exchange = Path(tempfile.mkdtemp(prefix="dlfs-exchange-"))
-        saved = {name: os.environ.get(name) for name in (EXCHANGE, "PYTHONPATH", "PYTHONPYCACHEPREFIX")}
+        saved = {name: os.environ.get(name)
+                 for name in (EXCHANGE, "PYTHONPATH", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
         os.environ[EXCHANGE] = str(self._exchange)  # the kernel inherits its environment from this process
         os.environ["PYTHONPATH"] = os.pathsep.join(  # and must not import the instructor side
             p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p and Path(p).resolve() != REPO)
         os.environ.pop("PYTHONPYCACHEPREFIX", None)  # nor learn where this process keeps its byte code
+        os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # nor leave byte code of its own anywhere
         try:
             NotebookClient.__init__(self, nb, km)
             self.reset_execution_trackers()
