@@ -5,6 +5,7 @@ the probe, exactly as while grading."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import numpy as np
@@ -43,3 +44,30 @@ def hidden_tests(module: str, correct: dict, wrong: list, untested_by_functions:
         assert {case for case, _, _ in wrong} | untested_by_functions == cases
 
     return test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested
+
+
+@functools.cache
+def notebook_solutions(week: str) -> dict:
+    """What the solution cells of ``week``'s source notebook define, run in order in one namespace after every
+    import statement of the notebook (IPython magics left out): the notebook's own answers, for suites that
+    feed them to the hidden cases. Their source stays readable to ``inspect`` (rules about source code)."""
+    import ast
+    import linecache
+
+    import nbformat
+
+    from autograder.course import NOTEBOOK, SOURCE_DIR
+    from autograder.protocol import _python_only
+
+    cells = [c for c in nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
+    namespace: dict = {"__name__": f"{week}_solution"}
+    for cell in cells:
+        imports = [node for node in ast.parse(_python_only(cell.source)).body if isinstance(node, ast.Import | ast.ImportFrom)]
+        exec(compile(ast.Module(body=imports, type_ignores=[]), f"<{week} imports>", "exec"), namespace)
+    for cell in cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            filename, source = f"<{week}:{grade_id}>", _python_only(cell.source)
+            linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+            exec(compile(source, filename, "exec"), namespace)
+    return namespace

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from hidden_suite import hidden_tests, name_of
+from hidden_suite import hidden_tests, name_of, notebook_solutions
 
 from autograder.cases import w02_mlp as ref
 from autograder.gradcheck import numerical_gradient
@@ -76,71 +76,12 @@ def tqdm(iterable, disable=False):
     return Bar(iterable)
 
 
-# ---- the notebook's solution (a copy) --------------------------------------------------------------------
+# ---- the notebook's solutions, taken from the source notebook -------------------------------------------
 
-
-def init_mlp(sizes, seed=0):
-    rng = np.random.default_rng(seed)
-    params = {}
-    for layer in range(1, len(sizes)):
-        params[f"W{layer}"] = rng.standard_normal((sizes[layer - 1], sizes[layer])) * np.sqrt(2.0 / sizes[layer - 1])
-        params[f"b{layer}"] = np.zeros(sizes[layer])
-    return params
-
-
-def mlp_loss(params, X, y=None, reg=0.0):
-    L = len(params) // 2
-    caches = []
-    out = X
-    for layer in range(1, L):
-        out, affine_cache = affine_forward(out, params[f"W{layer}"], params[f"b{layer}"])
-        out, relu_cache = relu_forward(out)
-        caches.append((affine_cache, relu_cache))
-    scores, last_cache = affine_forward(out, params[f"W{L}"], params[f"b{L}"])
-    if y is None:
-        return scores
-    data_loss, dout = softmax_cross_entropy(scores, y)
-    penalty, dweights = l2_penalty([params[f"W{layer}"] for layer in range(1, L + 1)], reg)
-    grads = {}
-    dout, grads[f"W{L}"], grads[f"b{L}"] = affine_backward(dout, last_cache)
-    for layer in range(L - 1, 0, -1):
-        affine_cache, relu_cache = caches[layer - 1]
-        dout = relu_backward(dout, relu_cache)
-        dout, grads[f"W{layer}"], grads[f"b{layer}"] = affine_backward(dout, affine_cache)
-    for layer in range(1, L + 1):
-        grads[f"W{layer}"] = grads[f"W{layer}"] + dweights[layer - 1]
-    loss = data_loss + penalty
-    return loss, grads
-
-
-def train_mlp(X_train, y_train, X_val, y_val, sizes, *, epochs=10, batch_size=128, learning_rate=1e-3, reg=0.0,
-              patience=3, seed=0, progress=True):
-    params = {k: v.astype(X_train.dtype) for k, v in init_mlp(sizes, seed).items()}
-    configs = {k: {"learning_rate": learning_rate} for k in params}
-    rng = np.random.default_rng(seed)
-    history = {"loss": [], "train_acc": [], "val_acc": []}
-    best_acc, best_params, waited = -1.0, None, 0
-    bar = tqdm(range(epochs), disable=not progress)
-    for epoch in bar:
-        order = rng.permutation(len(X_train))
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            loss, grads = mlp_loss(params, X_train[batch], y_train[batch], reg)
-            for k in params:
-                params[k], configs[k] = adam(params[k], grads[k], configs[k])
-            history["loss"].append(float(loss))
-        history["train_acc"].append(float(np.mean(mlp_loss(params, X_train).argmax(axis=1) == y_train)))
-        history["val_acc"].append(float(np.mean(mlp_loss(params, X_val).argmax(axis=1) == y_val)))
-        bar.set_postfix(loss=history["loss"][-1], val_acc=history["val_acc"][-1])
-        if history["val_acc"][-1] > best_acc:
-            best_acc, waited = history["val_acc"][-1], 0
-            best_params = {k: v.copy() for k, v in params.items()}
-        else:
-            waited += 1
-            if waited >= patience:
-                break
-    return best_params, history
-
+_solution = notebook_solutions("week02_backprop")
+init_mlp = _solution["init_mlp"]
+mlp_loss = _solution["mlp_loss"]
+train_mlp = _solution["train_mlp"]
 
 # ---- correct alternatives ------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hidden_suite import hidden_tests, name_of
+from hidden_suite import hidden_tests, name_of, notebook_solutions
 
 from autograder.cases import w02_optim as ref
 from dlfs.checks import CheckFailed
@@ -17,59 +17,13 @@ from dlfs.checks import week02 as visible
 pytestmark = [pytest.mark.week02, pytest.mark.w02_optim, pytest.mark.autograder]
 
 
-# ---- the notebook's solutions (copied from the fragment) -----------------------------------------------
+# ---- the notebook's solutions, taken from the source notebook -------------------------------------------
 
-
-def sgd(w, dw, config=None):
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    next_w = w - config["learning_rate"] * dw
-    return next_w, config
-
-
-def sgd_momentum(w, dw, config=None):
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    v = config.get("velocity", np.zeros_like(w))
-    v = config["momentum"] * v - config["learning_rate"] * dw
-    next_w = w + v
-    config["velocity"] = v
-    return next_w, config
-
-
-def rmsprop(w, dw, config=None):
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("decay_rate", 0.99)
-    config.setdefault("epsilon", 1e-8)
-    rho = config["decay_rate"]
-    cache = rho * config.get("cache", np.zeros_like(w)) + (1 - rho) * dw**2
-    next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"])
-    config["cache"] = cache
-    return next_w, config
-
-
-def adam(w, dw, config=None):
-    if config is None:
-        config = {}
-    config.setdefault("learning_rate", 1e-3)
-    config.setdefault("beta1", 0.9)
-    config.setdefault("beta2", 0.999)
-    config.setdefault("epsilon", 1e-8)
-    b1, b2 = config["beta1"], config["beta2"]
-    t = config.get("t", 0) + 1
-    m = b1 * config.get("m", np.zeros_like(w)) + (1 - b1) * dw
-    v = b2 * config.get("v", np.zeros_like(w)) + (1 - b2) * dw**2
-    m_hat = m / (1 - b1**t)
-    v_hat = v / (1 - b2**t)
-    next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])
-    config["t"], config["m"], config["v"] = t, m, v
-    return next_w, config
-
+_solution = notebook_solutions("week02_backprop")
+sgd = _solution["sgd"]
+sgd_momentum = _solution["sgd_momentum"]
+rmsprop = _solution["rmsprop"]
+adam = _solution["adam"]
 
 # ---- correct alternatives ------------------------------------------------------------------------------
 
