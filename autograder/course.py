@@ -111,6 +111,10 @@ def run_nbgrader(args: list[str], course: Path, timeout: float | None = None) ->
         os.killpg(process.pid, signal.SIGKILL)
         process.communicate()
         raise NbgraderError(f"nbgrader {' '.join(args)} did not finish within {timeout:.0f} s") from err
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): nbgrader and its kernels must not outlive us
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
     if process.returncode != 0:
         tail = "\n".join(log.splitlines()[-25:])
         raise NbgraderError(f"nbgrader {' '.join(args)} failed (exit {process.returncode}):\n{tail}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import re
 import shutil
+import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,17 +99,31 @@ def grade(week: str, folder: Path, out: Path, timeout: float = DEFAULT_TIMEOUT) 
     secrets = notebooks.secret_lines(source, notebooks.HIDDEN) | reference_code() | checking_code()
     results = []
     snapshot = Snapshot()
-    with temporary_course(week) as course:
-        for number, path in enumerate(paths, 1):
-            result = _grade_one(course, path, out, secrets, timeout)
-            touched = snapshot.restore()
-            if touched:  # its verdicts may have been judged by altered code: not to be trusted
-                (out / "feedback" / f"{result.student}.html").unlink(missing_ok=True)
-                result = Result(result.student, "flagged", reason=f"the submission changed the course's files "
-                                f"({', '.join(touched[:3])}{', ...' if len(touched) > 3 else ''}); they were restored "
-                                "and the submission needs a look by hand")
-            shown = f"{result.score:g}/{result.max_score:g}" if result.score is not None else result.reason
-            print(f"[{number}/{len(paths)}] {result.student}: {result.status} {shown}", flush=True)
-            results.append(result)
+    # Stopped from outside (Ctrl-C, `kill`), the course files are still put back before the process ends:
+    # a submission that rewrote them would otherwise leave them rewritten for the next run to trust.
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        with temporary_course(week) as course:
+            for number, path in enumerate(paths, 1):
+                result = _grade_one(course, path, out, secrets, timeout)
+                touched = snapshot.restore()
+                if touched:  # its verdicts may have been judged by altered code: not to be trusted
+                    (out / "feedback" / f"{result.student}.html").unlink(missing_ok=True)
+                    result = Result(result.student, "flagged", reason=f"the submission changed the course's files "
+                                    f"({', '.join(touched[:3])}{', ...' if len(touched) > 3 else ''}); they were "
+                                    "restored and the submission needs a look by hand")
+                shown = f"{result.score:g}/{result.max_score:g}" if result.score is not None else result.reason
+                print(f"[{number}/{len(paths)}] {result.student}: {result.status} {shown}", flush=True)
+                results.append(result)
+    finally:
+        touched = snapshot.restore()
+        signal.signal(signal.SIGTERM, previous)
+        if touched:
+            print(f"grading was interrupted; the course files it changed were restored: {', '.join(touched)}",
+                  file=sys.stderr, flush=True)
     write_grades(results, out / "grades.csv")
     return results
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")

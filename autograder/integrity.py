@@ -4,7 +4,9 @@ Student code runs with the grader's permissions until the sandbox of a later iss
 write into ``autograder/``, ``dlfs/`` or ``data/`` (a forged reference, say), and the next submission's
 judge would load it. :class:`Snapshot` keeps every such file's bytes; after each submission
 :meth:`Snapshot.restore` puts back what changed and removes what was added, and the submission that did
-it is flagged. nbgrader runs with a byte-code cache folder of its own, so no ``__pycache__`` in the
+it is flagged; so is everything at the end of a run, also one stopped by Ctrl-C or ``kill``. (Do not edit
+these folders while a grading run is going on: a file added meanwhile is removed as the submission's.)
+nbgrader runs with a byte-code cache folder of its own, so no ``__pycache__`` in the
 repository is read (see :func:`autograder.course.run_nbgrader`). What this cannot catch, writes into the
 Python installation or into that cache folder, needs the kernel to run as another user: the sandbox's job.
 """

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 
 import nbformat
 import pytest
@@ -180,3 +184,30 @@ def test_a_dead_kernel_still_gets_a_grade_and_a_reason(graded):
     _, out = graded
     page = (out / "feedback" / "kill_kernel.html").read_text()
     assert "no answer recorded: the kernel died" in notebooks.html_text(page)
+
+
+def test_a_run_stopped_midway_still_restores_the_course_files(tmp_path):
+    """`kill` while a submission that rewrote the course files is still running: they are put back before
+    the grader exits (nbgrader and the kernel are stopped with it)."""
+    protected = REPO / "autograder" / "cases" / "w01_broadcasting.py"
+    before = protected.read_bytes()
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    stalling = ATTACKS["change_course_files"] + "\n        import time\n        time.sleep(600)\n"
+    nbformat.write(_with_attack(stalling), folder / "stalls.ipynb")
+    command = [sys.executable, "-m", "autograder", "grade", WEEK, str(folder), "--out", str(tmp_path / "out")]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while protected.read_bytes() == before:
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the submission never reached its rewriting cell"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        log, _ = process.communicate(timeout=120)
+        assert protected.read_bytes() == before, log
+        assert "the course files it changed were restored: autograder/cases/w01_broadcasting.py" in log
+    finally:
+        if process.poll() is None:
+            process.kill()
+        protected.write_bytes(before)
