@@ -89,6 +89,31 @@ FIRST_TASKS = [
         ),
         pass_line="\u2713 l2_distances_two_loops: ",
     ),
+    FirstTask(
+        week="week02_backprop",
+        function="Perceptron",
+        answer=(
+            "class Perceptron:\n"
+            "    def __init__(self, lr=1.0, max_epochs=100):\n"
+            "        self.lr, self.max_epochs = lr, max_epochs\n"
+            "\n"
+            "    def fit(self, X, y):\n"
+            "        self.w, self.b, self.errors_ = np.zeros(X.shape[1]), 0.0, []\n"
+            "        for _ in range(self.max_epochs):\n"
+            "            mistakes = 0\n"
+            "            for x, t in zip(X, y):\n"
+            "                if t * (x @ self.w + self.b) <= 0:\n"
+            "                    self.w, self.b, mistakes = self.w + self.lr * t * x, self.b + self.lr * t, mistakes + 1\n"
+            "            self.errors_.append(mistakes)\n"
+            "            if mistakes == 0:\n"
+            "                break\n"
+            "        return self\n"
+            "\n"
+            "    def predict(self, X):\n"
+            "        return np.where(X @ self.w + self.b >= 0, 1, -1)"
+        ),
+        pass_line="\u2713 Perceptron",
+    ),
 ]
 
 LECTURES = sorted(path.parent.name for path in REPO.glob("week*/lecture.ipynb"))
@@ -129,7 +154,7 @@ def task_cells(task: FirstTask) -> TaskCells:
     """Where the task's function and its visible check are in the student's notebook."""
     cells = _cells(task.week)
     code = [i for i, cell in enumerate(cells) if cell["cell_type"] == "code" and _source(cell).strip()]
-    function = next(i for i in code if re.search(rf"^def {task.function}\(", _source(cells[i]), re.M))
+    function = next(i for i in code if re.search(rf"^(def|class) {task.function}\b", _source(cells[i]), re.M))
     check = next(
         i for i in code if i > function and re.search(rf"\bchecks\.\w+\(\s*{task.function}\b", _source(cells[i]))
     )
@@ -459,7 +484,7 @@ def output_text(panel, index: int) -> str:
 def assert_one_line_failure(text: str, function: str) -> None:
     """What a student must see for a stub: the check's message, alone, and no library frame."""
     assert text.splitlines() == [text], f"more than the message:\n{text}"
-    assert text.startswith(f"CheckFailed: {function} is not implemented yet"), text
+    assert re.match(rf"CheckFailed: {function}(\.\w+)? is not implemented yet", text), text  # a class names its method
     for noise in ("dlfs/", "dlfs\\", "Traceback", "File ", "NotImplementedError      "):
         assert noise not in text, f"{noise!r} in what the student sees:\n{text}"
 

@@ -67,6 +67,9 @@ def fixture(name: str) -> dict[str, np.ndarray]:
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call a student's function, turning a stub or a crash into a clear check failure."""
     name = getattr(fn, "__name__", repr(fn))
+    qualified = getattr(fn, "__qualname__", "")
+    if "." in qualified and "<" not in qualified:  # a method: Perceptron.fit, not fit
+        name = qualified
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as err:
