@@ -19,22 +19,35 @@ def name_of(value) -> str:
     return getattr(value, "__name__", str(value))
 
 
+class Together:
+    """The targets of one hidden call that takes several, e.g. ``check(id, backward, forward)``, under one id."""
+
+    def __init__(self, *targets) -> None:
+        self.targets = targets
+        self.__name__ = "+".join(name_of(target) for target in targets)
+
+
+def _targets(fn) -> tuple:
+    return fn.targets if isinstance(fn, Together) else (fn,)
+
+
 def hidden_tests(module: str, correct: dict, wrong: list, untested_by_functions: frozenset = frozenset()):
     """Test functions for the cases of ``autograder.cases.<module>``.
 
     ``correct`` maps a case id to implementations that must pass; ``wrong`` lists (case id,
-    implementation, regex of the expected message). Cases not called with a function (a file path,
+    implementation, regex of the expected message). A case called with several targets gets them as
+    :class:`Together`. Cases not called with a function (a file path,
     say) go in ``untested_by_functions`` and get tests of their own.
     """
 
     @pytest.mark.parametrize(("case", "fn"), [(c, f) for c, fns in correct.items() for f in fns], ids=name_of)
     def test_hidden_passes_correct(case, fn):
-        run_case(case, fn)
+        run_case(case, *_targets(fn))
 
     @pytest.mark.parametrize(("case", "fn", "message"), wrong, ids=name_of)
     def test_hidden_fails_wrong(case, fn, message):
         with np.errstate(all="ignore"), pytest.raises(AssertionError, match=message):
-            run_case(case, fn)
+            run_case(case, *_targets(fn))
 
     def test_every_case_is_tested():
         importlib.import_module(f"autograder.cases.{module}")

@@ -18,37 +18,7 @@ from dlfs.checks import week02 as visible
 pytestmark = [pytest.mark.week02, pytest.mark.w02_mlp, pytest.mark.autograder]
 
 
-# ---- the student's earlier functions, as the SPEC defines them (the notebook's mlp_loss calls these) -------
-
-
-def affine_forward(x, w, b):
-    return x.reshape(x.shape[0], -1) @ w + b, (x, w)
-
-
-def affine_backward(dout, cache):
-    x, w = cache
-    return (dout @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
-
-
-def relu_forward(x):
-    return np.maximum(x, 0), x
-
-
-def relu_backward(dout, cache):
-    return dout * (cache > 0)
-
-
-def softmax_cross_entropy(logits, y):
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    n = logits.shape[0]
-    probs = np.exp(log_probs)
-    probs[np.arange(n), y] -= 1
-    return -log_probs[np.arange(n), y].mean(), probs / n
-
-
-def l2_penalty(weights, reg):
-    return 0.5 * reg * sum(float(np.sum(W * W)) for W in weights), [reg * W for W in weights]
+# ---- an Adam of the SPEC, for the trainers written in this file ---------------------------------------
 
 
 def adam(w, dw, config=None):
@@ -66,14 +36,6 @@ def adam(w, dw, config=None):
     m_hat = config["m"] / (1 - config["beta1"] ** config["t"])
     v_hat = config["v"] / (1 - config["beta2"] ** config["t"])
     return w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"]), config
-
-
-def tqdm(iterable, disable=False):
-    class Bar(list):
-        def set_postfix(self, **kwargs):
-            pass
-
-    return Bar(iterable)
 
 
 # ---- the notebook's solutions, taken from the source notebook -------------------------------------------

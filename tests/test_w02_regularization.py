@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hidden_suite import hidden_tests, name_of
+from hidden_suite import Together, hidden_tests, name_of
 
 from autograder.cases import w02_regularization as ref
 from autograder.gradcheck import numerical_gradient_array
@@ -332,25 +332,18 @@ def l2_norm_not_squared(weights, reg):
     return 0.5 * reg * sum(np.linalg.norm(W) for W in weights), [reg * W for W in weights]
 
 
-class _Pair:
-    """A (forward, backward) pair under one pytest id; run_case gets both."""
-
-    def __init__(self, forward, backward):
-        self.forward, self.backward, self.__name__ = forward, backward, f"{forward.__name__}+{backward.__name__}"
-
-
 CORRECT = {
     "w02_dropout_forward": [dropout_forward, dropout_legacy_rng, dropout_loop, ref.dropout_forward],
-    "w02_dropout_backward": [_Pair(dropout_forward, dropout_backward),
-                             _Pair(dropout_legacy_rng, dropout_legacy_rng_backward),
-                             _Pair(dropout_loop, dropout_loop_backward),
-                             _Pair(ref.dropout_forward, ref.dropout_backward)],
+    "w02_dropout_backward": [Together(dropout_forward, dropout_backward),
+                             Together(dropout_legacy_rng, dropout_legacy_rng_backward),
+                             Together(dropout_loop, dropout_loop_backward),
+                             Together(ref.dropout_forward, ref.dropout_backward)],
     "w02_batchnorm_forward": [batchnorm_forward, batchnorm_loop, ref.batchnorm_forward],
     "w02_batchnorm_test_mode": [batchnorm_forward, batchnorm_loop, ref.batchnorm_forward],
-    "w02_batchnorm_backward": [_Pair(batchnorm_forward, batchnorm_backward),
-                               _Pair(batchnorm_loop, batchnorm_graph_backward),
-                               _Pair(batchnorm_forward, batchnorm_paper_backward),
-                               _Pair(ref.batchnorm_forward, ref.batchnorm_backward)],
+    "w02_batchnorm_backward": [Together(batchnorm_forward, batchnorm_backward),
+                               Together(batchnorm_loop, batchnorm_graph_backward),
+                               Together(batchnorm_forward, batchnorm_paper_backward),
+                               Together(ref.batchnorm_forward, ref.batchnorm_backward)],
     "w02_l2_penalty": [l2_penalty, l2_loop, l2_einsum, ref.l2_penalty],
 }
 
@@ -364,12 +357,12 @@ WRONG = [
     ("w02_dropout_forward", dropout_test_scales, r"train=False.*unchanged"),
     ("w02_dropout_forward", dropout_no_seed, "same seed gave two different masks"),
     ("w02_dropout_forward", dropout_in_place, "changed its input `x`"),
-    ("w02_dropout_backward", _Pair(dropout_forward, stub), "dropout_backward is not implemented yet"),
-    ("w02_dropout_backward", _Pair(stub, dropout_backward), "dropout_forward is not implemented yet"),
-    ("w02_dropout_backward", _Pair(dropout_forward, dropout_backward_no_scale), r"1 / \(1 - p\)"),
-    ("w02_dropout_backward", _Pair(dropout_forward, dropout_backward_new_mask), "another mask"),
-    ("w02_dropout_backward", _Pair(dropout_test_mask_forward, dropout_backward), "dx = dout"),
-    ("w02_dropout_backward", _Pair(dropout_no_seed, dropout_backward), "centred differences"),
+    ("w02_dropout_backward", Together(dropout_forward, stub), "dropout_backward is not implemented yet"),
+    ("w02_dropout_backward", Together(stub, dropout_backward), "dropout_forward is not implemented yet"),
+    ("w02_dropout_backward", Together(dropout_forward, dropout_backward_no_scale), r"1 / \(1 - p\)"),
+    ("w02_dropout_backward", Together(dropout_forward, dropout_backward_new_mask), "another mask"),
+    ("w02_dropout_backward", Together(dropout_test_mask_forward, dropout_backward), "dx = dout"),
+    ("w02_dropout_backward", Together(dropout_no_seed, dropout_backward), "centred differences"),
     ("w02_batchnorm_forward", stub, "not implemented yet"),
     ("w02_batchnorm_forward", batchnorm_ddof1, "sample variance"),
     ("w02_batchnorm_forward", batchnorm_eps_outside, "outside the square root"),
@@ -381,12 +374,12 @@ WRONG = [
     ("w02_batchnorm_test_mode", batchnorm_test_updates, r"after a test-mode call \(unchanged\)"),
     ("w02_batchnorm_test_mode", batchnorm_momentum_swapped, "momentum on the wrong side"),
     ("w02_batchnorm_test_mode", stub, "not implemented yet"),
-    ("w02_batchnorm_backward", _Pair(batchnorm_forward, batchnorm_backward_no_mean), "missing the mean term"),
-    ("w02_batchnorm_backward", _Pair(batchnorm_forward, batchnorm_backward_no_var), "missing the variance term"),
-    ("w02_batchnorm_backward", _Pair(batchnorm_forward, batchnorm_backward_no_gamma), "ignores gamma"),
-    ("w02_batchnorm_backward", _Pair(batchnorm_forward, batchnorm_backward_dgamma_sum), "dgamma is the sum of dout"),
-    ("w02_batchnorm_backward", _Pair(batchnorm_forward, stub), "not implemented yet"),
-    ("w02_batchnorm_backward", _Pair(batchnorm_eps_outside, batchnorm_backward), "dx: 12 of 12 values are wrong"),
+    ("w02_batchnorm_backward", Together(batchnorm_forward, batchnorm_backward_no_mean), "missing the mean term"),
+    ("w02_batchnorm_backward", Together(batchnorm_forward, batchnorm_backward_no_var), "missing the variance term"),
+    ("w02_batchnorm_backward", Together(batchnorm_forward, batchnorm_backward_no_gamma), "ignores gamma"),
+    ("w02_batchnorm_backward", Together(batchnorm_forward, batchnorm_backward_dgamma_sum), "dgamma is the sum of dout"),
+    ("w02_batchnorm_backward", Together(batchnorm_forward, stub), "not implemented yet"),
+    ("w02_batchnorm_backward", Together(batchnorm_eps_outside, batchnorm_backward), "dx: 12 of 12 values are wrong"),
     ("w02_l2_penalty", stub, "not implemented yet"),
     ("w02_l2_penalty", l2_no_half, r"reg \* sum\(W\*\*2\)"),
     ("w02_l2_penalty", l2_double_grad, "2 \\* reg \\* W"),
@@ -396,24 +389,8 @@ WRONG = [
 ]
 
 
-def _run(case_id, fn):
-    from autograder.protocol import run_case
-
-    return run_case(case_id, fn.forward, fn.backward) if isinstance(fn, _Pair) else run_case(case_id, fn)
-
-
-@pytest.mark.parametrize(("case", "fn"), [(c, f) for c, fns in CORRECT.items() for f in fns], ids=name_of)
-def test_hidden_passes_correct(case, fn):
-    _run(case, fn)
-
-
-@pytest.mark.parametrize(("case", "fn", "message"), WRONG, ids=name_of)
-def test_hidden_fails_wrong(case, fn, message):
-    with np.errstate(all="ignore"), pytest.raises(AssertionError, match=message):
-        _run(case, fn)
-
-
-_, _, test_every_case_is_tested = hidden_tests("w02_regularization", CORRECT, WRONG)
+test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested = hidden_tests(
+    "w02_regularization", CORRECT, WRONG)
 
 
 # ---- the references against independent computations and JAX ---------------------------------------------
