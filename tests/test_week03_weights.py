@@ -52,3 +52,28 @@ def test_weights_reach_the_stated_accuracy():
         correct += int((logits.argmax(axis=1) == mnist.y_test[i:i + 2_000]).sum())
     assert correct / 10_000 == pytest.approx(stated, abs=3e-4)  # BLAS may flip a near tie or two
     assert correct / 10_000 >= 0.99
+
+
+def test_the_loader_returns_the_shipped_arrays_and_its_checksum_is_the_readmes():
+    from dlfs.pretrained import WEEK03_CNN_SHA256, load_week03_cnn
+
+    assert WEEK03_CNN_SHA256 == _readme_row()[0]
+    params = load_week03_cnn()
+    assert {k: v.shape for k, v in params.items()} == SHAPES
+    assert all(v.dtype == np.float32 and v.flags.writeable for v in params.values())
+    params["conv1_w"][...] = 0  # new arrays: a later call is not affected
+    assert np.any(load_week03_cnn()["conv1_w"] != 0)
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "replaced"])
+def test_the_loader_refuses_a_damaged_file_with_what_to_do(tmp_path, damage):
+    from dlfs.files import DataError
+    from dlfs.pretrained import load_week03_cnn
+
+    path = tmp_path / "week03_cnn_weights.npz"
+    if damage == "truncated":
+        path.write_bytes(WEIGHTS.read_bytes()[:1000])
+    elif damage == "replaced":
+        np.savez(path, **{k: np.zeros(s, np.float32) for k, s in SHAPES.items()})
+    with pytest.raises(DataError, match="missing" if damage == "missing" else "damaged or was replaced.*git checkout"):
+        load_week03_cnn(path)
