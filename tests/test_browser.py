@@ -114,6 +114,17 @@ FIRST_TASKS = [
         ),
         pass_line="\u2713 Perceptron",
     ),
+    FirstTask(
+        week="week03_cnn",
+        function="conv_output_size",
+        answer=(
+            "def conv_output_size(H, K, P, S):\n"
+            "    if H < 1 or K < 1 or P < 0 or S < 1 or K > H + 2 * P:\n"
+            "        raise ValueError(f'no output for H={H}, K={K}, P={P}, S={S}')\n"
+            "    return (H + 2 * P - K) // S + 1"
+        ),
+        pass_line="\u2713 conv_output_size",
+    ),
 ]
 
 LECTURES = sorted(path.parent.name for path in REPO.glob("week*/lecture.ipynb"))
