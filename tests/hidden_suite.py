@@ -59,6 +59,28 @@ def hidden_tests(module: str, correct: dict, wrong: list, untested_by_functions:
     return test_hidden_passes_correct, test_hidden_fails_wrong, test_every_case_is_tested
 
 
+def visible_tests(correct: list, wrong: list):
+    """Test functions for a topic's visible checks (``dlfs.checks.w<NN>_<topic>``).
+
+    ``correct`` lists (check, implementation) pairs whose check must print a line starting with a tick;
+    ``wrong`` lists (check, implementation, regex) triples whose check must raise ``CheckFailed`` with a
+    message matching the regex. A check that takes several functions gets them as :class:`Together`.
+    """
+    from dlfs.checks import CheckFailed
+
+    @pytest.mark.parametrize(("check", "fn"), correct, ids=name_of)
+    def test_visible_passes_correct(check, fn, capsys):
+        check(*_targets(fn))
+        assert capsys.readouterr().out.startswith("\u2713")
+
+    @pytest.mark.parametrize(("check", "fn", "message"), wrong, ids=name_of)
+    def test_visible_names_the_mistake(check, fn, message):
+        with np.errstate(all="ignore"), pytest.raises(CheckFailed, match=message):
+            check(*_targets(fn))
+
+    return test_visible_passes_correct, test_visible_names_the_mistake
+
+
 @functools.cache
 def notebook_solutions(week: str) -> dict:
     """What the solution cells of ``week``'s source notebook define, run in order in one namespace after every

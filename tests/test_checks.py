@@ -148,3 +148,10 @@ def test_check_no_loops_names_the_function_and_lines():
 def test_source_that_cannot_be_read_is_a_clear_failure():
     with pytest.raises(CheckFailed, match="Could not read the source code of len"):
         find_loops(len)
+
+
+def test_check_array_names_a_pair_returned_where_one_array_was_expected():
+    pair = (np.zeros((2, 3)), (np.ones(3), 1, 1))  # a habit from the layer contract: (out, cache)
+    with pytest.raises(CheckFailed, match=r"returned a tuple of 2 items that is not one array; expected a single "
+                                          r"array of shape \(2, 3\) \(return the output only"):
+        check_array("conv2d_forward", pair, np.zeros((2, 3)))

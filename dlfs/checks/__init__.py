@@ -125,7 +125,12 @@ def check_array(
         raise CheckFailed(f"{name} returned None: did you forget the `return` statement?")
     if not isinstance(got, np.ndarray | np.generic | float | int | list | tuple):
         raise CheckFailed(f"{name} returned a {type(got).__name__}; expected a NumPy array.{tail}")
-    got = np.asarray(got)
+    try:
+        got = np.asarray(got)
+    except ValueError:  # ragged: e.g. the pair (out, cache) where the output alone was expected
+        what = f"a {type(got).__name__} of {len(got)} items"
+        raise CheckFailed(f"{name} returned {what} that is not one array; expected a single array of shape "
+                          f"{expected.shape} (return the output only, not a pair like (out, cache)).{tail}") from None
     if got.dtype == object or not np.issubdtype(got.dtype, np.number):
         raise CheckFailed(f"{name} returned an array of dtype {got.dtype}; expected numbers.{tail}")
     if got.shape != expected.shape:
