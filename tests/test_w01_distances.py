@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hidden_suite import hidden_tests
+from hidden_suite import hidden_tests, visible_tests
 
 from autograder.cases import w01_distances as ref
 from autograder.protocol import run_case
@@ -150,29 +150,20 @@ def test_mistake_outputs_are_those_mistakes():
 
 # ---- visible checks ----------------------------------------------------------------------------------
 
+VISIBLE_CORRECT = [(visible.l2_distances, fn) for fn in (two_loops_norm, one_loop_over_y, no_loops_einsum, broadcast_3d)]
 
-@pytest.mark.parametrize("fn", [two_loops_norm, one_loop_over_y, no_loops_einsum, broadcast_3d])
-def test_visible_check_passes_correct(fn, capsys):
-    visible.l2_distances(fn)
-    assert capsys.readouterr().out.startswith("\u2713 ")
+VISIBLE_WRONG = [
+    (visible.l2_distances, forgot_sqrt, "squared"),
+    (visible.l2_distances, transposed, "transpose"),
+    (visible.l2_distances, manhattan, r"L1 \(Manhattan\)"),
+    (visible.l2_distances, stub, "not implemented yet"),
+    (visible.l2_distances, no_return, "returned None"),
+    (visible.l2_distances, off_by_one, "values are wrong; max relative error"),
+    (visible.l2_distances, integer_result, "floating-point"),
+    (visible.l2_distances, overwrites_input, "changed its input `X`"),
+]
 
-
-@pytest.mark.parametrize(
-    ("fn", "message"),
-    [
-        (forgot_sqrt, "squared"),
-        (transposed, "transpose"),
-        (manhattan, r"L1 \(Manhattan\)"),
-        (stub, "not implemented yet"),
-        (no_return, "returned None"),
-        (off_by_one, "values are wrong; max relative error"),
-        (integer_result, "floating-point"),
-        (overwrites_input, "changed its input `X`"),
-    ],
-)
-def test_visible_check_names_the_mistake(fn, message):
-    with pytest.raises(CheckFailed, match=message):
-        visible.l2_distances(fn)
+test_visible_passes_correct, test_visible_names_the_mistake = visible_tests(VISIBLE_CORRECT, VISIBLE_WRONG)
 
 
 def test_visible_no_loops_check_lists_the_loops():

@@ -11,12 +11,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hidden_suite import hidden_tests, name_of
+from hidden_suite import hidden_tests, visible_tests
 
 from autograder.cases import w01_distances
 from autograder.cases import w01_knn as ref
 from autograder.protocol import get_case
-from dlfs.checks import CheckFailed
 from dlfs.checks import week01 as visible
 from dlfs.data import load_mnist
 
@@ -201,32 +200,24 @@ def test_choose_k_hidden_inputs_hold_an_unsorted_tie():
 
 # ---- visible checks ----------------------------------------------------------------------------------
 
+VISIBLE_CORRECT = [
+    (visible.knn_predict, knn_bincount), (visible.knn_predict, knn_sorted_counter),
+    (visible.knn_predict, knn_vectorised_counts), (visible.choose_k, choose_k_correct),
+    (visible.choose_k, choose_k_sorted_isclose),
+]
 
-def test_visible_checks_pass_correct(capsys):
-    for fn in (knn_bincount, knn_sorted_counter, knn_vectorised_counts):
-        visible.knn_predict(fn)
-    visible.choose_k(choose_k_correct)
-    visible.choose_k(choose_k_sorted_isclose)
-    assert capsys.readouterr().out.count("\u2713") == 5
+VISIBLE_WRONG = [
+    (visible.knn_predict, knn_counter_most_common, "nearest tied neighbour"),
+    (visible.knn_predict, knn_largest_in_tie, "largest"),
+    (visible.knn_predict, knn_farthest, "farthest"),
+    (visible.knn_predict, knn_sorts_in_place, "changed its input"),
+    (visible.knn_predict, knn_stub, "not implemented"),
+    (visible.choose_k, choose_k_leak, "validation fold"),
+    (visible.choose_k, choose_k_shuffled_folds, "values are wrong.*Hint: accuracies\\[i, f\\]"),
+    (visible.choose_k, choose_k_accuracies_only, "must return a tuple"),
+]
 
-
-@pytest.mark.parametrize(
-    ("check_fn", "fn", "message"),
-    [
-        (visible.knn_predict, knn_counter_most_common, "nearest tied neighbour"),
-        (visible.knn_predict, knn_largest_in_tie, "largest"),
-        (visible.knn_predict, knn_farthest, "farthest"),
-        (visible.knn_predict, knn_sorts_in_place, "changed its input"),
-        (visible.knn_predict, knn_stub, "not implemented"),
-        (visible.choose_k, choose_k_leak, "validation fold"),
-        (visible.choose_k, choose_k_shuffled_folds, "values are wrong.*Hint: accuracies\\[i, f\\]"),
-        (visible.choose_k, choose_k_accuracies_only, "must return a tuple"),
-    ],
-    ids=name_of,
-)
-def test_visible_checks_name_the_mistake(check_fn, fn, message):
-    with pytest.raises(CheckFailed, match=message):
-        check_fn(fn)
+test_visible_passes_correct, test_visible_names_the_mistake = visible_tests(VISIBLE_CORRECT, VISIBLE_WRONG)
 
 
 # ---- hidden tests ------------------------------------------------------------------------------------

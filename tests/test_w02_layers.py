@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hidden_suite import Together, hidden_tests, name_of
+from hidden_suite import Together, hidden_tests, visible_tests
 
 from autograder.cases import w02_layers as ref
 from autograder.gradcheck import numerical_gradient_array
-from dlfs.checks import CheckFailed
 from dlfs.checks import week02 as visible
 
 pytestmark = [pytest.mark.week02, pytest.mark.w02_layers, pytest.mark.autograder]
@@ -437,42 +436,37 @@ def test_mistake_outputs_are_those_mistakes():
 
 # ---- visible checks --------------------------------------------------------------------------------------
 
+VISIBLE_CORRECT = [
+    (visible.affine_forward, affine_forward), (visible.affine_forward, affine_forward_loop),
+    (visible.affine_backward, Together(affine_backward, affine_forward)),
+    (visible.affine_backward, Together(affine_backward_loop, affine_forward_loop)),
+    (visible.relu_forward, relu_forward), (visible.relu_forward, relu_forward_mask),
+    (visible.relu_backward, Together(relu_backward, relu_forward)),
+    (visible.relu_backward, Together(relu_backward_out, relu_forward_out)),
+    (visible.sigmoid_forward, sigmoid_forward), (visible.sigmoid_forward, sigmoid_forward_tanh),
+    (visible.sigmoid_backward, Together(sigmoid_backward, sigmoid_forward)),
+    (visible.sigmoid_backward, Together(sigmoid_backward_from_x, sigmoid_forward_tanh)),
+    (visible.tanh_forward, tanh_forward), (visible.tanh_backward, Together(tanh_backward, tanh_forward)),
+    (visible.tanh_backward, Together(tanh_backward_from_x, tanh_forward_exp)),
+]
 
-@pytest.mark.parametrize(("check", "args"), [
-    (visible.affine_forward, (affine_forward,)), (visible.affine_forward, (affine_forward_loop,)),
-    (visible.affine_backward, (affine_backward, affine_forward)),
-    (visible.affine_backward, (affine_backward_loop, affine_forward_loop)),
-    (visible.relu_forward, (relu_forward,)), (visible.relu_forward, (relu_forward_mask,)),
-    (visible.relu_backward, (relu_backward, relu_forward)), (visible.relu_backward, (relu_backward_out, relu_forward_out)),
-    (visible.sigmoid_forward, (sigmoid_forward,)), (visible.sigmoid_forward, (sigmoid_forward_tanh,)),
-    (visible.sigmoid_backward, (sigmoid_backward, sigmoid_forward)),
-    (visible.sigmoid_backward, (sigmoid_backward_from_x, sigmoid_forward_tanh)),
-    (visible.tanh_forward, (tanh_forward,)), (visible.tanh_backward, (tanh_backward, tanh_forward)),
-    (visible.tanh_backward, (tanh_backward_from_x, tanh_forward_exp)),
-], ids=lambda v: name_of(v) if callable(v) else "-".join(map(name_of, v)))
-def test_visible_checks_pass_correct(check, args, capsys):
-    check(*args)
-    assert capsys.readouterr().out.startswith("\u2713")
+VISIBLE_WRONG = [
+    (visible.affine_forward, stub, "not implemented yet"),
+    (visible.affine_forward, affine_forward_no_bias, "without the bias"),
+    (visible.affine_backward, Together(affine_backward_dx_flat, affine_forward), "flattened shape"),
+    (visible.affine_backward, Together(affine_backward_db_mean, affine_forward), "db is the mean"),
+    (visible.affine_backward, Together(affine_backward_dw_transposed, affine_forward), "dw is transposed"),
+    (visible.affine_backward, Together(stub, affine_forward), "not implemented yet"),
+    (visible.relu_forward, relu_forward_negative, "negative part"),
+    (visible.relu_backward, Together(relu_backward_ge_zero, relu_forward), "exactly 0"),
+    (visible.relu_backward, Together(relu_backward_no_mask, relu_forward), "dout everywhere"),
+    (visible.relu_backward, Together(relu_backward_in_place, relu_forward), "changed its input `dout`"),
+    (visible.sigmoid_forward, sigmoid_forward_unstable, "NaN"),
+    (visible.sigmoid_forward, sigmoid_forward_sign, r"sigmoid\(-x\)"),
+    (visible.sigmoid_backward, Together(sigmoid_backward_uses_x, sigmoid_forward_cache_x), r"dout \* x \* \(1 - x\)"),
+    (visible.tanh_backward, Together(tanh_backward_uses_x, tanh_forward_cache_x), r"1 - x\*\*2"),
+    (visible.tanh_backward, Together(tanh_backward_no_square, tanh_forward), "square the output"),
+    (visible.tanh_forward, stub, "not implemented yet"),
+]
 
-
-@pytest.mark.parametrize(("check", "args", "message"), [
-    (visible.affine_forward, (stub,), "not implemented yet"),
-    (visible.affine_forward, (affine_forward_no_bias,), "without the bias"),
-    (visible.affine_backward, (affine_backward_dx_flat, affine_forward), "flattened shape"),
-    (visible.affine_backward, (affine_backward_db_mean, affine_forward), "db is the mean"),
-    (visible.affine_backward, (affine_backward_dw_transposed, affine_forward), "dw is transposed"),
-    (visible.affine_backward, (stub, affine_forward), "not implemented yet"),
-    (visible.relu_forward, (relu_forward_negative,), "negative part"),
-    (visible.relu_backward, (relu_backward_ge_zero, relu_forward), "exactly 0"),
-    (visible.relu_backward, (relu_backward_no_mask, relu_forward), "dout everywhere"),
-    (visible.relu_backward, (relu_backward_in_place, relu_forward), "changed its input `dout`"),
-    (visible.sigmoid_forward, (sigmoid_forward_unstable,), "NaN"),
-    (visible.sigmoid_forward, (sigmoid_forward_sign,), r"sigmoid\(-x\)"),
-    (visible.sigmoid_backward, (sigmoid_backward_uses_x, sigmoid_forward_cache_x), r"dout \* x \* \(1 - x\)"),
-    (visible.tanh_backward, (tanh_backward_uses_x, tanh_forward_cache_x), r"1 - x\*\*2"),
-    (visible.tanh_backward, (tanh_backward_no_square, tanh_forward), "square the output"),
-    (visible.tanh_forward, (stub,), "not implemented yet"),
-], ids=lambda v: name_of(v) if callable(v) else "-".join(map(name_of, v)) if isinstance(v, tuple) else str(v)[:20])
-def test_visible_checks_name_the_mistake(check, args, message):
-    with np.errstate(all="ignore"), pytest.raises(CheckFailed, match=message):
-        check(*args)
+test_visible_passes_correct, test_visible_names_the_mistake = visible_tests(VISIBLE_CORRECT, VISIBLE_WRONG)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hidden_suite import hidden_tests, name_of
+from hidden_suite import hidden_tests, visible_tests
 
 from autograder.cases import w02_perceptron as ref
 from autograder.protocol import run_case
-from dlfs.checks import CheckFailed
 from dlfs.checks import week02 as visible
 
 pytestmark = [pytest.mark.week02, pytest.mark.w02_perceptron, pytest.mark.autograder]
@@ -257,25 +256,19 @@ def test_every_mistake_is_distinct_on_the_hand_made_sets():
 
 # ---- visible check ------------------------------------------------------------------------------------
 
+VISIBLE_CORRECT = [(visible.Perceptron, cls) for cls in (Perceptron, PerceptronLoops, PerceptronAugmented)]
 
-@pytest.mark.parametrize("cls", [Perceptron, PerceptronLoops, PerceptronAugmented], ids=name_of)
-def test_visible_check_passes_correct(cls, capsys):
-    visible.Perceptron(cls)
-    assert capsys.readouterr().out.startswith("\u2713")
+VISIBLE_WRONG = [
+    (visible.Perceptron, cls, message) for cls, message in [
+        (Strict, "< 0"), (NoBias, "b is never updated"), (PredictTest, "with the prediction"),
+        (ZeroOneRule, "0/1 labels"), (IgnoresLr, "learning rate"), (NoStop, "runs on to max_epochs"),
+        (Cumulative, "running totals"), (SignPredict, "np.sign"), (TiesNegative, "gives -1 where"),
+        (ZeroOnePredict, "labels 0/1"), (NoReturnSelf, "return self"), (InPlace, "changed its input"),
+        (NoErrorsAttribute, "no attribute self.errors_"), (Stub, "not implemented yet"),
+    ]
+]
 
-
-@pytest.mark.parametrize(
-    ("cls", "message"),
-    [(Strict, "< 0"), (NoBias, "b is never updated"), (PredictTest, "with the prediction"), (ZeroOneRule, "0/1 labels"),
-     (IgnoresLr, "learning rate"), (NoStop, "runs on to max_epochs"), (Cumulative, "running totals"),
-     (SignPredict, "np.sign"), (TiesNegative, "gives -1 where"), (ZeroOnePredict, "labels 0/1"),
-     (NoReturnSelf, "return self"), (InPlace, "changed its input"), (NoErrorsAttribute, "no attribute self.errors_"),
-     (Stub, "not implemented yet")],
-    ids=name_of,
-)
-def test_visible_check_names_the_mistake(cls, message):
-    with pytest.raises(CheckFailed, match=message):
-        visible.Perceptron(cls)
+test_visible_passes_correct, test_visible_names_the_mistake = visible_tests(VISIBLE_CORRECT, VISIBLE_WRONG)
 
 
 def test_hidden_fit_case_passes_the_reference_wrapped_as_a_class():

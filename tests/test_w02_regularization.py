@@ -8,11 +8,10 @@ import math
 
 import numpy as np
 import pytest
-from hidden_suite import Together, hidden_tests, name_of
+from hidden_suite import Together, hidden_tests, visible_tests
 
 from autograder.cases import w02_regularization as ref
 from autograder.gradcheck import numerical_gradient_array
-from dlfs.checks import CheckFailed
 from dlfs.checks import week02 as visible
 from dlfs.checks.w02_regularization import kept_fraction_bounds
 
@@ -499,51 +498,39 @@ def test_batchnorm_backward_mistakes_differ_from_the_reference():
 
 # ---- visible checks --------------------------------------------------------------------------------------
 
+VISIBLE_WRONG = [
+    (visible.dropout_forward, stub, "not implemented yet"),
+    (visible.dropout_forward, dropout_no_rescale, "without rescaling"),
+    (visible.dropout_forward, dropout_keep_p, "probability of keeping"),
+    (visible.dropout_forward, dropout_shared_mask, "same mask"),
+    (visible.dropout_forward, dropout_test_scales, "unchanged"),
+    (visible.dropout_forward, dropout_no_seed, "same seed"),
+    (visible.dropout_forward, dropout_in_place, "changed its input"),
+    (visible.dropout_backward, Together(dropout_forward, dropout_backward_no_scale), r"1 / \(1 - p\)"),
+    (visible.dropout_backward, Together(dropout_forward, dropout_backward_new_mask), "another mask"),
+    (visible.dropout_backward, Together(dropout_forward, stub), "not implemented yet"),
+    (visible.batchnorm_forward, batchnorm_ddof1, "sample variance"),
+    (visible.batchnorm_forward, batchnorm_eps_outside, "outside the square root"),
+    (visible.batchnorm_forward, batchnorm_momentum_swapped, "wrong side"),
+    (visible.batchnorm_forward, batchnorm_test_batch_stats, "batch's statistics"),
+    (visible.batchnorm_forward, stub, "not implemented yet"),
+    (visible.batchnorm_backward, Together(batchnorm_forward, batchnorm_backward_no_mean), "mean term"),
+    (visible.batchnorm_backward, Together(batchnorm_forward, batchnorm_backward_no_var), "variance term"),
+    (visible.batchnorm_backward, Together(batchnorm_forward, batchnorm_backward_dgamma_sum), "dgamma"),
+    (visible.l2_penalty, l2_no_half, r"0\.5 \* reg"),
+    (visible.l2_penalty, l2_double_grad, r"2 \* reg \* W"),
+    (visible.l2_penalty, l2_in_place, "in place"),
+    (visible.l2_penalty, stub, "not implemented yet"),
+]
 
-@pytest.mark.parametrize(
-    ("check_fn", "fns", "message"),
-    [
-        (visible.dropout_forward, (stub,), "not implemented yet"),
-        (visible.dropout_forward, (dropout_no_rescale,), "without rescaling"),
-        (visible.dropout_forward, (dropout_keep_p,), "probability of keeping"),
-        (visible.dropout_forward, (dropout_shared_mask,), "same mask"),
-        (visible.dropout_forward, (dropout_test_scales,), "unchanged"),
-        (visible.dropout_forward, (dropout_no_seed,), "same seed"),
-        (visible.dropout_forward, (dropout_in_place,), "changed its input"),
-        (visible.dropout_backward, (dropout_forward, dropout_backward_no_scale), r"1 / \(1 - p\)"),
-        (visible.dropout_backward, (dropout_forward, dropout_backward_new_mask), "another mask"),
-        (visible.dropout_backward, (dropout_forward, stub), "not implemented yet"),
-        (visible.batchnorm_forward, (batchnorm_ddof1,), "sample variance"),
-        (visible.batchnorm_forward, (batchnorm_eps_outside,), "outside the square root"),
-        (visible.batchnorm_forward, (batchnorm_momentum_swapped,), "wrong side"),
-        (visible.batchnorm_forward, (batchnorm_test_batch_stats,), "batch's statistics"),
-        (visible.batchnorm_forward, (stub,), "not implemented yet"),
-        (visible.batchnorm_backward, (batchnorm_forward, batchnorm_backward_no_mean), "mean term"),
-        (visible.batchnorm_backward, (batchnorm_forward, batchnorm_backward_no_var), "variance term"),
-        (visible.batchnorm_backward, (batchnorm_forward, batchnorm_backward_dgamma_sum), "dgamma"),
-        (visible.l2_penalty, (l2_no_half,), r"0\.5 \* reg"),
-        (visible.l2_penalty, (l2_double_grad,), r"2 \* reg \* W"),
-        (visible.l2_penalty, (l2_in_place,), "in place"),
-        (visible.l2_penalty, (stub,), "not implemented yet"),
-    ],
-    ids=name_of,
-)
-def test_visible_checks_name_the_mistake(check_fn, fns, message):
-    with np.errstate(all="ignore"), pytest.raises(CheckFailed, match=message):
-        check_fn(*fns)
+VISIBLE_CORRECT = [
+    (visible.dropout_forward, dropout_forward), (visible.dropout_forward, dropout_legacy_rng),
+    (visible.dropout_backward, Together(dropout_forward, dropout_backward)),
+    (visible.dropout_backward, Together(dropout_legacy_rng, dropout_legacy_rng_backward)),
+    (visible.batchnorm_forward, batchnorm_forward), (visible.batchnorm_forward, batchnorm_loop),
+    (visible.batchnorm_backward, Together(batchnorm_forward, batchnorm_backward)),
+    (visible.batchnorm_backward, Together(batchnorm_loop, batchnorm_graph_backward)),
+    (visible.l2_penalty, l2_penalty), (visible.l2_penalty, l2_loop),
+]
 
-
-@pytest.mark.parametrize(
-    ("check_fn", "fns"),
-    [(visible.dropout_forward, (dropout_forward,)), (visible.dropout_forward, (dropout_legacy_rng,)),
-     (visible.dropout_backward, (dropout_forward, dropout_backward)),
-     (visible.dropout_backward, (dropout_legacy_rng, dropout_legacy_rng_backward)),
-     (visible.batchnorm_forward, (batchnorm_forward,)), (visible.batchnorm_forward, (batchnorm_loop,)),
-     (visible.batchnorm_backward, (batchnorm_forward, batchnorm_backward)),
-     (visible.batchnorm_backward, (batchnorm_loop, batchnorm_graph_backward)),
-     (visible.l2_penalty, (l2_penalty,)), (visible.l2_penalty, (l2_loop,))],
-    ids=name_of,
-)
-def test_visible_checks_pass_correct(check_fn, fns, capsys):
-    check_fn(*fns)
-    assert capsys.readouterr().out.startswith("\u2713")
+test_visible_passes_correct, test_visible_names_the_mistake = visible_tests(VISIBLE_CORRECT, VISIBLE_WRONG)

@@ -8,12 +8,11 @@ import math
 
 import numpy as np
 import pytest
-from hidden_suite import hidden_tests, name_of
+from hidden_suite import hidden_tests, visible_tests
 from numpy.lib.stride_tricks import sliding_window_view
 
 from autograder.cases import conv_reference
 from autograder.cases import w03_filters as ref
-from dlfs.checks import CheckFailed
 from dlfs.checks import week03 as visible
 
 pytestmark = [pytest.mark.week03, pytest.mark.w03_filters, pytest.mark.autograder]
@@ -447,56 +446,44 @@ def test_mistake_outputs_are_those_mistakes():
 
 # ---- visible checks --------------------------------------------------------------------------------------
 
+VISIBLE_WRONG = [
+    (visible.correlate2d, correlate_stub, "not implemented yet"),
+    (visible.correlate2d, correlate_flipped, "your output is the convolution"),
+    (visible.correlate2d, correlate_short, "one row and one column short"),
+    (visible.correlate2d, correlate_transposed, "transposed kernel"),
+    (visible.convolve2d, convolve_stub, "not implemented yet"),
+    (visible.convolve2d, convolve_no_flip, "your output is the cross-correlation"),
+    (visible.convolve2d, convolve_rows_only, "upside down only"),
+    (visible.convolve2d, convolve_columns_only, "left to right only"),
+    (visible.convolve2d, convolve_transposed, "transposed the kernel"),
+    (visible.convolve2d, convolve_in_place, "changed its input `argument 2` in place"),
+    (visible.sobel_gradients, sobel_stub, "not implemented yet"),
+    (visible.sobel_gradients, sobel_swapped, "swapped"),
+    (visible.sobel_gradients, sobel_convolution, "wrong sign"),
+    (visible.sobel_gradients, sobel_no_padding, "2 rows and 2 columns smaller"),
+    (visible.sobel_gradients, sobel_abs_sum, r"\|gx\| \+ \|gy\|"),
+    (visible.sobel_gradients, sobel_no_sqrt, "take the square root"),
+    (visible.sobel_gradients, sobel_two_parts, "must return a tuple"),
+    (visible.gaussian_kernel, gaussian_stub, "not implemented yet"),
+    (visible.gaussian_kernel, gaussian_not_normalised, "largest entry is 1"),
+    (visible.gaussian_kernel, gaussian_sigma_as_variance, "divides by 2 sigma"),
+    (visible.gaussian_kernel, gaussian_corner, "corner"),
+    (visible.gaussian_kernel, gaussian_centre_off, "half a pixel off"),
+    (visible.gaussian_kernel, gaussian_analytic_norm, "2 pi sigma"),
+    (visible.gaussian_kernel, gaussian_one_d, "1-D"),
+    (visible.gaussian_kernel, gaussian_size_as_radius, "2 size \\+ 1 rows"),
+    (visible.gaussian_kernel, gaussian_no_checks, r"gaussian_no_checks\(6, 1.0\) must raise ValueError; it returned an"),
+    (visible.gaussian_kernel, gaussian_even_only, r"\(-1, 1.0\) must raise ValueError"),
+    (visible.gaussian_kernel, gaussian_asserts, "not AssertionError"),
+    (visible.gaussian_kernel, gaussian_refuses_small, "raised ValueError"),
+]
 
-@pytest.mark.parametrize(
-    ("check_fn", "fn", "message"),
-    [
-        (visible.correlate2d, correlate_stub, "not implemented yet"),
-        (visible.correlate2d, correlate_flipped, "your output is the convolution"),
-        (visible.correlate2d, correlate_short, "one row and one column short"),
-        (visible.correlate2d, correlate_transposed, "transposed kernel"),
-        (visible.convolve2d, convolve_stub, "not implemented yet"),
-        (visible.convolve2d, convolve_no_flip, "your output is the cross-correlation"),
-        (visible.convolve2d, convolve_rows_only, "upside down only"),
-        (visible.convolve2d, convolve_columns_only, "left to right only"),
-        (visible.convolve2d, convolve_transposed, "transposed the kernel"),
-        (visible.convolve2d, convolve_in_place, "changed its input `argument 2` in place"),
-        (visible.sobel_gradients, sobel_stub, "not implemented yet"),
-        (visible.sobel_gradients, sobel_swapped, "swapped"),
-        (visible.sobel_gradients, sobel_convolution, "wrong sign"),
-        (visible.sobel_gradients, sobel_no_padding, "2 rows and 2 columns smaller"),
-        (visible.sobel_gradients, sobel_abs_sum, r"\|gx\| \+ \|gy\|"),
-        (visible.sobel_gradients, sobel_no_sqrt, "take the square root"),
-        (visible.sobel_gradients, sobel_two_parts, "must return a tuple"),
-        (visible.gaussian_kernel, gaussian_stub, "not implemented yet"),
-        (visible.gaussian_kernel, gaussian_not_normalised, "largest entry is 1"),
-        (visible.gaussian_kernel, gaussian_sigma_as_variance, "divides by 2 sigma"),
-        (visible.gaussian_kernel, gaussian_corner, "corner"),
-        (visible.gaussian_kernel, gaussian_centre_off, "half a pixel off"),
-        (visible.gaussian_kernel, gaussian_analytic_norm, "2 pi sigma"),
-        (visible.gaussian_kernel, gaussian_one_d, "1-D"),
-        (visible.gaussian_kernel, gaussian_size_as_radius, "2 size \\+ 1 rows"),
-        (visible.gaussian_kernel, gaussian_no_checks, r"gaussian_no_checks\(6, 1.0\) must raise ValueError; it returned an"),
-        (visible.gaussian_kernel, gaussian_even_only, r"\(-1, 1.0\) must raise ValueError"),
-        (visible.gaussian_kernel, gaussian_asserts, "not AssertionError"),
-        (visible.gaussian_kernel, gaussian_refuses_small, "raised ValueError"),
-    ],
-    ids=name_of,
-)
-def test_visible_checks_name_the_mistake(check_fn, fn, message):
-    with np.errstate(all="ignore"), pytest.raises(CheckFailed, match=message):
-        check_fn(fn)
+VISIBLE_CORRECT = [
+    (visible.correlate2d, correlate_loops), (visible.correlate2d, correlate_windows),
+    (visible.correlate2d, correlate_by_offsets), (visible.convolve2d, convolve_flip), (visible.convolve2d, convolve_rot90),
+    (visible.sobel_gradients, sobel_loops), (visible.sobel_gradients, sobel_separable),
+    (visible.gaussian_kernel, gaussian_direct), (visible.gaussian_kernel, gaussian_meshgrid),
+    (visible.gaussian_kernel, gaussian_outer),
+]
 
-
-@pytest.mark.parametrize(
-    ("check_fn", "fn"),
-    [(visible.correlate2d, correlate_loops), (visible.correlate2d, correlate_windows),
-     (visible.correlate2d, correlate_by_offsets), (visible.convolve2d, convolve_flip), (visible.convolve2d, convolve_rot90),
-     (visible.sobel_gradients, sobel_loops), (visible.sobel_gradients, sobel_separable),
-     (visible.gaussian_kernel, gaussian_direct), (visible.gaussian_kernel, gaussian_meshgrid),
-     (visible.gaussian_kernel, gaussian_outer)],
-    ids=name_of,
-)
-def test_visible_checks_pass_correct(check_fn, fn, capsys):
-    check_fn(fn)
-    assert capsys.readouterr().out.startswith("\u2713")
+test_visible_passes_correct, test_visible_names_the_mistake = visible_tests(VISIBLE_CORRECT, VISIBLE_WRONG)
