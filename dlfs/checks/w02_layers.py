@@ -46,9 +46,16 @@ def forward_backward(backward: Callable, forward: Callable | None, args: list, d
             entry = {"forward": Unsupported(f"a {type(result).__name__} instead of the pair (out, cache)")}
         else:
             entry = {"out": result[0], "grads": record(backward, dout, result[1])}
-    entry["changed"] = [i for i, (old, new) in enumerate(zip(before, (*args, dout)))
-                        if not np.array_equal(old, new, equal_nan=True)]
+    entry["changed"] = [i for i, (old, new) in enumerate(zip(before, (*args, dout))) if _changed(old, new)]
     return entry
+
+
+def _changed(old: np.ndarray, new: object) -> bool:
+    """Whether an argument differs from its copy taken before the call (numbers compared with NaN equal to
+    NaN; other arguments, such as None or a dict, by equality)."""
+    if old.dtype.kind in "biufc":
+        return not np.array_equal(old, new, equal_nan=True)
+    return not np.array_equal(old, np.array(new, copy=True))
 
 
 def _backward_probe(backward: Callable, forward: Callable | None = None, *, inputs: dict) -> dict:
