@@ -125,6 +125,27 @@ FIRST_TASKS = [
         ),
         pass_line="\u2713 conv_output_size",
     ),
+    FirstTask(
+        week="week04_conv_from_scratch",
+        function="conv_forward_naive",
+        answer=(
+            "def conv_forward_naive(x, w, b, stride=1, pad=0):\n"
+            "    N, F = x.shape[0], w.shape[0]\n"
+            "    KH, KW = w.shape[2:]\n"
+            "    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))\n"
+            "    OH = (xp.shape[2] - KH) // stride + 1\n"
+            "    OW = (xp.shape[3] - KW) // stride + 1\n"
+            "    out = np.zeros((N, F, OH, OW))\n"
+            "    for n in range(N):\n"
+            "        for f in range(F):\n"
+            "            for i in range(OH):\n"
+            "                for j in range(OW):\n"
+            "                    patch = xp[n, :, i * stride:i * stride + KH, j * stride:j * stride + KW]\n"
+            "                    out[n, f, i, j] = np.sum(patch * w[f]) + b[f]\n"
+            "    return out, (x, w, b, stride, pad)"
+        ),
+        pass_line="\u2713 conv_forward_naive",
+    ),
 ]
 
 LECTURES = sorted(path.parent.name for path in REPO.glob("week*/lecture.ipynb"))
