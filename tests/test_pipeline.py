@@ -37,7 +37,8 @@ def test_generated_notebooks_match_the_source(week):
     assert drift(week) == []
 
 
-@pytest.mark.parametrize(("week", "total"), [(WEEK, "39"), ("week02_backprop", "75"), ("week03_cnn", "44")])
+@pytest.mark.parametrize(("week", "total"), [(WEEK, "39"), ("week02_backprop", "75"), ("week03_cnn", "44"),
+                                             ("week04_conv_from_scratch", "52")])
 def test_validate_full_marks_and_zero(week, total, capsys):
     """Under the tests' budget (DLFS_BUDGET=small, tests/conftest.py): the hidden cases are the same."""
     assert main(["validate", week]) == 0

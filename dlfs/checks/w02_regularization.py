@@ -14,6 +14,9 @@ import numpy as np
 from dlfs.checks import CheckFailed, call, check_array, fixture, passed, stored_mistakes, unpack
 from dlfs.grading import Raised, probe, record
 
+#: The two running statistics a batch-norm parameter dict carries.
+RUNNING_STATS = ("running_mean", "running_var")
+
 __all__ = ["dropout_forward", "dropout_backward", "batchnorm_forward", "batchnorm_backward", "l2_penalty"]
 
 DROPOUT_MISTAKES = {
@@ -265,7 +268,7 @@ def batchnorm_forward(fn: Callable) -> None:
             raise CheckFailed(f"{name} changed its input `{arg}` in place; return new arrays.")
     check_array(f"{name} in train mode", out, a["expected_out"], rtol=1e-7, atol=1e-10,
                 mistakes=stored_mistakes(a, "_out"), hint=BATCHNORM_HINT)
-    for key in ("running_mean", "running_var"):
+    for key in RUNNING_STATS:
         check_array(f"{name}: bn_param[{key!r}] after one training batch", bn_param.get(key), a[f"expected_{key}"],
                     rtol=1e-7, atol=1e-12, mistakes=stored_mistakes(a, f"_{key}"),
                     hint="running = momentum * running + (1 - momentum) * batch statistic, updated in bn_param.")
