@@ -43,7 +43,7 @@ def running_of(bn_param: Any) -> dict:
     """Copies of bn_param's running statistics (None where a key is missing)."""
     if not isinstance(bn_param, dict):
         return {"running_mean": None, "running_var": None}
-    return {key: _fresh(bn_param.get(key)) for key in ("running_mean", "running_var")}
+    return {key: _fresh(bn_param.get(key)) for key in RUNNING_STATS}
 
 
 def pair_of(result: Any) -> tuple[Any, Any, bool]:
@@ -58,7 +58,7 @@ def drive(forward: Callable | None, backward: Callable | None, inputs: dict) -> 
     pair (out, cache), the running statistics after the call, the arguments changed in place; with ``dout``,
     the backward's result on the last call's cache and whether it changed dout."""
     if forward is None:
-        forward = _missing
+        forward = missing_forward
     runs = []
     for run in inputs["runs"]:
         bn_param = {key: _fresh(value) for key, value in run["bn_param"].items()}
@@ -73,16 +73,22 @@ def drive(forward: Callable | None, backward: Callable | None, inputs: dict) -> 
             calls.append({"out": out, "pair": usable, "running": running_of(bn_param), "changed": changed})
             if not usable:
                 break
-        entry: dict = {"calls": calls}
-        if run.get("dout") is not None and usable and backward is not None:
-            dout = run["dout"].copy()
-            entry["grads"] = record(backward, dout, cache)
-            entry["dout_changed"] = not np.array_equal(dout, run["dout"], equal_nan=True)
-        runs.append(entry)
+        runs.append(run_entry(run, calls, cache, usable, backward))
     return {"runs": runs}
 
 
-def _missing(*args: Any) -> None:
+def run_entry(run: dict, calls: list, cache: Any, usable: bool, backward: Callable | None) -> dict:
+    """A run's answers: its forward calls and, when the run sends ``dout`` and the last forward returned a pair,
+    the backward's result on that cache and whether the backward changed dout."""
+    entry: dict = {"calls": calls}
+    if run.get("dout") is not None and usable and backward is not None:
+        dout = run["dout"].copy()
+        entry["grads"] = record(backward, dout, cache)
+        entry["dout_changed"] = not np.array_equal(dout, run["dout"], equal_nan=True)
+    return entry
+
+
+def missing_forward(*args: Any) -> None:
     raise TypeError("no forward function was passed to check(...): check(case, backward, forward)")
 
 

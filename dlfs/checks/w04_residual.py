@@ -15,11 +15,8 @@ from typing import Any
 import numpy as np
 
 from dlfs.checks import CheckFailed, call, check_array, fixture, passed, stored_mistakes, unpack
-from dlfs.checks.w04_batchnorm import pair_of, running_of
+from dlfs.checks.w04_batchnorm import RUNNING_STATS, missing_forward, pair_of, run_entry, running_of
 from dlfs.grading import probe, record
-
-#: The two running statistics a batch-norm parameter dict carries.
-RUNNING_STATS = ("running_mean", "running_var")
 
 __all__ = ["residual_block_forward", "residual_block_backward"]
 
@@ -45,7 +42,7 @@ def drive(forward: Callable | None, backward: Callable | None, inputs: dict) -> 
     whether it was the pair (out, cache), both dicts' running statistics after the call, the inputs changed in
     place; with ``dout``, the backward's result on the last call's cache and whether it changed dout."""
     if forward is None:
-        forward = _missing
+        forward = missing_forward
     runs = []
     for run in inputs["runs"]:
         bn_params = [{key: value.copy() if isinstance(value, np.ndarray) else value for key, value in p.items()}
@@ -63,17 +60,8 @@ def drive(forward: Callable | None, backward: Callable | None, inputs: dict) -> 
                           "running": [running_of(p) for p in bn_params]})
             if not usable:
                 break
-        entry: dict = {"calls": calls}
-        if run.get("dout") is not None and usable and backward is not None:
-            dout = run["dout"].copy()
-            entry["grads"] = record(backward, dout, cache)
-            entry["dout_changed"] = not np.array_equal(dout, run["dout"], equal_nan=True)
-        runs.append(entry)
+        runs.append(run_entry(run, calls, cache, usable, backward))
     return {"runs": runs}
-
-
-def _missing(*args: Any) -> None:
-    raise TypeError("no forward function was passed to check(...): check(case, backward, forward)")
 
 
 @probe("w04_residual_block_forward")
