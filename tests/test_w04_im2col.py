@@ -441,6 +441,23 @@ def backward_slow(dout, cache):
     return backward_blas(dout, cache)
 
 
+_MEMO: dict = {}
+
+
+def forward_memo(x, w, b, stride=1, pad=0):
+    """Slow loops once, then the first result for every later input: caching passed off as speed."""
+    if "forward" not in _MEMO:
+        time.sleep(0.3)
+        _MEMO["forward"] = forward_blas(x, w, b, stride, pad)
+    return _MEMO["forward"]
+
+
+def backward_memo(dout, cache):
+    if "backward" not in _MEMO:
+        _MEMO["backward"] = backward_blas(dout, cache)
+    return _MEMO["backward"]
+
+
 # ---- the references, against independent computations ------------------------------------------------------
 
 WINDOWS = [(1, 1, 4, 4, 2, 2, 1, 0), (2, 3, 5, 6, 3, 3, 1, 1), (2, 2, 8, 7, 3, 2, 2, 0), (1, 3, 9, 9, 5, 3, 3, 2),
@@ -630,6 +647,7 @@ WRONG = [
     ("w04_conv_backward_fast_shapes", Together(backward_dw_mean, forward_blas), "mean over the images"),
     ("w04_conv_backward_fast_shapes", Together(backward_stub, forward_blas), "not implemented yet"),
     ("w04_conv_fast_speed", Together(backward_slow, forward_blas), r"only \d+x faster than the naive loops"),
+    ("w04_conv_fast_speed", Together(backward_memo, forward_memo), "conv_forward_fast on .*: out"),
     ("w04_conv_fast_speed", Together(backward_dw_mean, forward_blas), "mean over the images"),
     ("w04_conv_fast_speed", Together(backward_blas, forward_no_bias), "conv_forward_fast on .*: out"),
     ("w04_conv_fast_speed", Together(backward_clips_dout, forward_blas), "changed `dout` in place"),

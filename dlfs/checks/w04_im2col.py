@@ -67,15 +67,16 @@ for _case in ("w04_conv_backward_fast", "w04_conv_backward_fast_shapes"):
 
 @probe("w04_conv_fast_speed")
 def _speed_probe(backward: Callable, forward: Callable | None = None, *, inputs: dict) -> dict:
-    """The same forward-backward pass ``repeats`` times in a row (the grader times the whole cell); the last run's
-    outputs, or the first run that failed or changed an input, are the answers."""
-    problem = inputs["problems"][0]
-    entry: dict = {}
-    for _ in range(int(inputs["repeats"])):
+    """One forward-backward pass per problem sent, in a row (the grader times the whole cell); stops at the first
+    pass that failed or changed an input."""
+    entries: list = []
+    for problem in inputs["problems"]:
         entry = forward_backward_entry(backward, forward, problem)
+        entries.append(entry)
         if "forward" in entry or isinstance(entry.get("grads"), Raised) or entry["changed"]:
+            entries += [entry] * (len(inputs["problems"]) - len(entries))  # the failure stands for the rest
             break
-    return {"problems": [entry]}
+    return {"problems": entries}
 
 
 # ---- visible checks ----------------------------------------------------------------------------------
