@@ -27,12 +27,13 @@ CONV_BACKWARD_HINT = ("for every output (n, f, i, j), whose window is xp[n, :, S
                       "times the window to dw[f]; db[f] = dout[:, f].sum(); dx is dxp without its `pad` border.")
 
 
-# ---- the probe of the hidden backward cases (also used by w04_pool_naive) ------------------------------
+# ---- the probe of the hidden backward cases (also used by w04_pool_naive and w04_im2col) ------------------------------
 
 
 def forward_then_backward(backward: Callable, forward: Callable | None, problem: dict) -> dict:
-    """Run ``forward(*args, **kwargs)``, then ``backward(dout, cache)``, and record the gradients (or the
-    exception), the forward's failure if any, and which arrays (the args, then ``dout``) either changed."""
+    """Run ``forward(*args, **kwargs)``, then ``backward(dout, cache)``, and record the forward's ``out``, the
+    gradients (or the exception), the forward's failure if any, and which arrays (the args, then ``dout``) either
+    changed."""
     args, kwargs, dout = list(problem["args"]), dict(problem.get("kwargs", {})), problem["dout"]
     arrays = [*args, dout]
     before = [a.copy() if isinstance(a, np.ndarray) else None for a in arrays]
@@ -45,7 +46,7 @@ def forward_then_backward(backward: Callable, forward: Callable | None, problem:
         elif not (isinstance(result, tuple | list) and len(result) == 2):
             entry = {"forward": Unsupported(f"a {type(result).__name__} instead of the pair (out, cache)")}
         else:
-            entry = {"grads": record(backward, dout, result[1])}
+            entry = {"out": result[0], "grads": record(backward, dout, result[1])}
     entry["changed"] = [i for i, (old, new) in enumerate(zip(before, arrays))
                         if old is not None and not np.array_equal(old, new, equal_nan=True)]
     return entry

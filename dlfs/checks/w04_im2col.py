@@ -15,7 +15,8 @@ from collections.abc import Callable
 import numpy as np
 
 from dlfs.checks import call, check_array, check_unchanged, fixture, passed, stored_mistakes, unpack
-from dlfs.grading import Raised, Unsupported, probe, record
+from dlfs.checks.w04_conv_naive import forward_then_backward
+from dlfs.grading import Raised, probe
 
 __all__ = ["im2col", "col2im", "conv_forward_fast", "conv_backward_fast"]
 
@@ -35,30 +36,9 @@ CONV_FAST_BACKWARD_HINT = ("with d = dout.reshape(N, F, OH*OW): db = d.sum(axis=
 # ---- the probe of the hidden backward and speed cases --------------------------------------------------
 
 
-def forward_backward_entry(backward: Callable, forward: Callable | None, problem: dict) -> dict:
-    """Run ``forward(*args, **kwargs)`` then ``backward(dout, cache)``; record the forward's ``out``, the gradients
-    (or the exception), the forward's failure if any, and which arrays (the args, then ``dout``) changed."""
-    args, kwargs, dout = list(problem["args"]), dict(problem.get("kwargs", {})), problem["dout"]
-    arrays = [*args, dout]
-    before = [a.copy() if isinstance(a, np.ndarray) else None for a in arrays]
-    if forward is None:
-        entry: dict = {"forward": Raised("TypeError", "no forward function was passed to check(...)")}
-    else:
-        result = record(forward, *args, **kwargs)
-        if isinstance(result, Raised):
-            entry = {"forward": result}
-        elif not (isinstance(result, tuple | list) and len(result) == 2):
-            entry = {"forward": Unsupported(f"a {type(result).__name__} instead of the pair (out, cache)")}
-        else:
-            entry = {"out": result[0], "grads": record(backward, dout, result[1])}
-    entry["changed"] = [i for i, (old, new) in enumerate(zip(before, arrays))
-                        if old is not None and not np.array_equal(old, new, equal_nan=True)]
-    return entry
-
-
 def _backward_probe(backward: Callable, forward: Callable | None = None, *, inputs: dict) -> dict:
     """``check("w04_conv_backward_fast...", conv_backward_fast, conv_forward_fast)``: each problem's gradients."""
-    return {"problems": [forward_backward_entry(backward, forward, p) for p in inputs["problems"]]}
+    return {"problems": [forward_then_backward(backward, forward, p) for p in inputs["problems"]]}
 
 
 for _case in ("w04_conv_backward_fast", "w04_conv_backward_fast_shapes"):
@@ -71,7 +51,7 @@ def _speed_probe(backward: Callable, forward: Callable | None = None, *, inputs:
     pass that failed or changed an input."""
     entries: list = []
     for problem in inputs["problems"]:
-        entry = forward_backward_entry(backward, forward, problem)
+        entry = forward_then_backward(backward, forward, problem)
         entries.append(entry)
         if "forward" in entry or isinstance(entry.get("grads"), Raised) or entry["changed"]:
             entries += [entry] * (len(inputs["problems"]) - len(entries))  # the failure stands for the rest
