@@ -38,21 +38,11 @@ BATCH, LR, VAL = 64, 2e-3, 1_000
 
 
 def solution_namespace(source: Path) -> dict:
-    """What the solution cells of the notebook define, executed in order in one namespace after its imports."""
-    import ast
+    """What the solution cells of the notebook define (see ``benchmarks/solution_cells.py``)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from solution_cells import solution_namespace as namespace_of
 
-    import nbformat
-
-    cells = [c for c in nbformat.read(source, as_version=4).cells if c.cell_type == "code"]
-    namespace: dict = {"__name__": "week04_solution"}
-    for cell in cells:  # the imports of every cell (setup cells included), IPython magics left out
-        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines())
-        imports = [node for node in ast.parse(code).body if isinstance(node, ast.Import | ast.ImportFrom)]
-        exec(compile(ast.Module(body=imports, type_ignores=[]), "<imports>", "exec"), namespace)
-    for cell in cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            exec(compile(cell.source, f"<{cell.metadata['nbgrader']['grade_id']}>", "exec"), namespace)
-    return namespace
+    return namespace_of("week04_conv_from_scratch", ("train_cnn",), notebook=source)
 
 
 def numpy_epoch(ns: dict, X, y, X_val, y_val) -> float:

@@ -22,64 +22,24 @@ CPU build). Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import ast
 import os
-import re
 import statistics
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE = REPO / "autograder" / "source" / "week04_conv_from_scratch" / "assignment.ipynb"
 NEEDED = ("im2col", "col2im", "conv_forward_fast", "conv_backward_fast", "conv_forward_naive", "conv_backward_naive")
 N, C, H, W, F, K, STRIDE, PAD = 64, 16, 28, 28, 32, 3, 1, 1
 NAIVE_IMAGES = 2
 
 
-def _cells_of_notebook() -> list[tuple[str, str | None]]:
-    """(source, grade id of a solution cell or None) of every code cell of the source notebook."""
-    import nbformat
-
-    notebook = nbformat.read(SOURCE, as_version=4)
-    return [(cell.source, cell.metadata.get("nbgrader", {}).get("grade_id")
-             if cell.metadata.get("nbgrader", {}).get("solution") else None)
-            for cell in notebook.cells if cell.cell_type == "code"]
-
-
-def _cells_of_fragments(paths: list[Path]) -> list[tuple[str, str | None]]:
-    """The same from fragment files: cells start with '# %% <kind> [grade id]'."""
-    cells = []
-    for path in paths:
-        kind, grade_id, lines = None, None, []
-        for line in [*path.read_text().splitlines(), "# %% end"]:
-            marker = re.match(r"^# %% (\w+)(.*)$", line)
-            if not marker:
-                lines.append(line)
-                continue
-            if kind in ("code", "setup", "solution"):
-                cells.append(("\n".join(lines), grade_id if kind == "solution" else None))
-            kind, grade_id, lines = marker.group(1), (marker.group(2).split() or [None])[0], []
-    return cells
-
-
 def solution_namespace(fragments: list[Path]) -> dict:
-    """The functions the solution cells define, after every import statement of the notebook's cells."""
-    cells = _cells_of_fragments(fragments) if fragments else _cells_of_notebook()
-    namespace: dict = {"__name__": "week04_solution"}
-    exec("import numpy as np\nfrom numpy.lib.stride_tricks import as_strided, sliding_window_view", namespace)
-    for source, _ in cells:
-        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
-        imports = [node for node in ast.parse(code).body if isinstance(node, ast.Import | ast.ImportFrom)]
-        exec(compile(ast.Module(body=imports, type_ignores=[]), "<imports>", "exec"), namespace)
-    for source, grade_id in cells:
-        if grade_id is not None:
-            exec(compile(source, f"<{grade_id}>", "exec"), namespace)
-    missing = [name for name in NEEDED if name not in namespace]
-    if missing:
-        where = ", ".join(map(str, fragments)) if fragments else str(SOURCE)
-        sys.exit(f"{where} defines no {', '.join(missing)}: pass the fragments with --fragment before assembly")
-    return namespace
+    """The functions the solution cells define (see ``benchmarks/solution_cells.py``)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from solution_cells import solution_namespace as namespace_of
+
+    return namespace_of("week04_conv_from_scratch", NEEDED, fragments)
 
 
 def main() -> None:
