@@ -83,8 +83,9 @@ def visible_tests(correct: list, wrong: list):
 
 @functools.cache
 def notebook_solutions(week: str) -> dict:
-    """What the solution cells of ``week``'s source notebook define, run in order in one namespace after every
-    import statement of the notebook (IPython magics left out): the notebook's own answers, for suites that
+    """What the solution cells of ``week``'s source notebook define, run in order in one namespace after what the
+    notebook's other cells define without running anything (their imports, functions, classes and constants, e.g.
+    a given ``softmax``; IPython magics left out, test cells skipped): the notebook's own answers, for suites that
     feed them to the hidden cases. Their source stays readable to ``inspect`` (rules about source code)."""
     import ast
     import linecache
@@ -94,11 +95,23 @@ def notebook_solutions(week: str) -> dict:
     from autograder.course import NOTEBOOK, SOURCE_DIR
     from autograder.protocol import _python_only
 
+    definitions = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
     cells = [c for c in nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
     namespace: dict = {"__name__": f"{week}_solution"}
     for cell in cells:
-        imports = [node for node in ast.parse(_python_only(cell.source)).body if isinstance(node, ast.Import | ast.ImportFrom)]
-        exec(compile(ast.Module(body=imports, type_ignores=[]), f"<{week} imports>", "exec"), namespace)
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") or meta.get("grade"):
+            nodes = [node for node in ast.parse(_python_only(cell.source)).body if isinstance(node, ast.Import | ast.ImportFrom)]
+        else:
+            nodes = [node for node in ast.parse(_python_only(cell.source)).body if isinstance(node, definitions)
+                     or (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant))]
+        filename, source = f"<{week}:{meta.get('grade_id', 'cell')}>", _python_only(cell.source)
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        for node in nodes:
+            try:
+                exec(compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"), namespace)
+            except Exception:  # noqa: BLE001 - a definition that needs the notebook's run-time state
+                continue
     for cell in cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if cell.metadata.get("nbgrader", {}).get("solution"):
