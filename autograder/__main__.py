@@ -44,10 +44,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from autograder.grade import grade
 
     week = resolve_week(args.week)
-    if not args.submissions.is_dir():
-        raise SystemExit(f"{args.submissions} is not a folder of notebooks.")
+    is_zip = args.submissions.is_file() and args.submissions.suffix.lower() == ".zip"
+    if not args.submissions.is_dir() and not is_zip:
+        raise SystemExit(f"{args.submissions} is neither a folder of notebooks nor a .zip exported by an LMS.")
     out = args.out or Path("grading") / week
-    results = grade(week, args.submissions, out, timeout=args.timeout)
+    try:
+        results = grade(week, args.submissions, out, timeout=args.timeout, lms=args.lms)
+    except (ValueError, FileExistsError) as err:
+        raise SystemExit(str(err)) from None
     flagged = sum(r.status == "flagged" for r in results)
     print(f"{len(results) - flagged} graded, {flagged} flagged: {out / 'grades.csv'}, feedback in {out / 'feedback'}")
     return 0
@@ -80,7 +84,10 @@ def parser() -> argparse.ArgumentParser:
 
     grade = sub.add_parser("grade", help="autograde a folder of notebooks (file name = student id)")
     grade.add_argument("week")
-    grade.add_argument("submissions", type=Path, help="folder holding <student_id>.ipynb files")
+    grade.add_argument("submissions", type=Path,
+                       help="folder holding <student_id>.ipynb files, or a zip exported by Canvas, Moodle or Blackboard")
+    grade.add_argument("--lms", default="auto", choices=["auto", "canvas", "moodle", "blackboard", "plain"],
+                       help="how the zip names its files (default: recognise each entry)")
     grade.add_argument("--out", type=Path, help="output folder (default: grading/<week>)")
     grade.add_argument("--timeout", type=float, default=900.0, help="seconds per submission (default 900)")
     grade.set_defaults(run=cmd_grade)

@@ -89,12 +89,30 @@ def write_grades(results: list[Result], path: Path) -> None:
             )
 
 
-def grade(week: str, folder: Path, out: Path, timeout: float = DEFAULT_TIMEOUT) -> list[Result]:
-    """Grade every ``*.ipynb`` in ``folder``; write ``out/grades.csv`` and ``out/feedback/<id>.html``."""
-    paths = sorted(folder.glob("*.ipynb"))
-    if not paths:
-        raise SystemExit(f"No notebooks (*.ipynb) in {folder}.")
+def import_submissions(archive: Path, out: Path, lms: str = "auto") -> tuple[Path, list[Result]]:
+    """Unpack an LMS export into ``out/submissions/<id>.ipynb``; flagged rows for every entry that maps no one."""
+    from autograder.lms import import_zip
+
+    folder = out / "submissions"
+    if folder.exists():
+        shutil.rmtree(folder)  # ours from an earlier run of the same archive: re-import, idempotent
+    imported = import_zip(archive, folder, lms)
+    rows = [Result(entry, "flagged", reason=f"in {archive.name}, not graded: {reason}") for entry, reason in imported.unmapped]
+    for student, entry in sorted(imported.sources.items()):
+        print(f"{entry} -> {student}.ipynb", flush=True)
+    return folder, rows
+
+
+def grade(week: str, folder: Path, out: Path, timeout: float = DEFAULT_TIMEOUT, lms: str = "auto") -> list[Result]:
+    """Grade every ``*.ipynb`` in ``folder`` (or in an LMS zip export); write ``out/grades.csv`` and
+    ``out/feedback/<id>.html``. Entries of a zip that map no student are rows of grades.csv, flagged with why."""
     (out / "feedback").mkdir(parents=True, exist_ok=True)
+    unmapped: list[Result] = []
+    if folder.is_file() and folder.suffix.lower() == ".zip":
+        folder, unmapped = import_submissions(folder, out, lms)
+    paths = sorted(folder.glob("*.ipynb"))
+    if not paths and not unmapped:
+        raise SystemExit(f"No notebooks (*.ipynb) in {folder}.")
     source = nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4)
     secrets = notebooks.secret_lines(source, notebooks.HIDDEN) | reference_code() | checking_code()
     results = []
@@ -106,21 +124,23 @@ def grade(week: str, folder: Path, out: Path, timeout: float = DEFAULT_TIMEOUT) 
         with temporary_course(week) as course:
             for number, path in enumerate(paths, 1):
                 result = _grade_one(course, path, out, secrets, timeout)
-                touched = snapshot.restore()
+                touched = snapshot.restore(out / "quarantine" / result.student)
                 if touched:  # its verdicts may have been judged by altered code: not to be trusted
                     (out / "feedback" / f"{result.student}.html").unlink(missing_ok=True)
                     result = Result(result.student, "flagged", reason=f"the submission changed the course's files "
                                     f"({', '.join(touched[:3])}{', ...' if len(touched) > 3 else ''}); they were "
-                                    "restored and the submission needs a look by hand")
+                                    f"restored (its versions are in quarantine/{result.student}/) and the "
+                                    "submission needs a look by hand")
                 shown = f"{result.score:g}/{result.max_score:g}" if result.score is not None else result.reason
                 print(f"[{number}/{len(paths)}] {result.student}: {result.status} {shown}", flush=True)
                 results.append(result)
     finally:
-        touched = snapshot.restore()
+        touched = snapshot.restore(out / "quarantine" / "interrupted")
         signal.signal(signal.SIGTERM, previous)
         if touched:
             print(f"grading was interrupted; the course files it changed were restored: {', '.join(touched)}",
                   file=sys.stderr, flush=True)
+    results += unmapped
     write_grades(results, out / "grades.csv")
     return results
 

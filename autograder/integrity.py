@@ -4,8 +4,10 @@ Student code runs with the grader's permissions until the sandbox of a later iss
 write into ``autograder/``, ``dlfs/`` or ``data/`` (a forged reference, say), and the next submission's
 judge would load it. :class:`Snapshot` keeps every such file's bytes; after each submission
 :meth:`Snapshot.restore` puts back what changed and removes what was added, and the submission that did
-it is flagged; so is everything at the end of a run, also one stopped by Ctrl-C or ``kill``. (Do not edit
-these folders while a grading run is going on: a file added meanwhile is removed as the submission's.)
+it is flagged; so is everything at the end of a run, also one stopped by Ctrl-C or ``kill``. What was
+undone is not lost: the changed and added files are first copied into a quarantine folder for a look by hand
+(``grade`` uses ``<out>/quarantine/<student>/``). Do not edit these folders while a grading run is going on:
+a file edited meanwhile is taken for the submission's work, undone and quarantined.
 nbgrader runs with a byte-code cache folder of its own, so no ``__pycache__`` in the
 repository is read (see :func:`autograder.course.run_nbgrader`). What this cannot catch, writes into the
 Python installation or into that cache folder, needs the kernel to run as another user: the sandbox's job.
@@ -39,10 +41,20 @@ class Snapshot:
     def __init__(self) -> None:
         self.files = _files()
 
-    def restore(self) -> list[str]:
-        """Undo every change since the snapshot; return the changed paths (relative), empty if none."""
+    def restore(self, quarantine: Path | None = None) -> list[str]:
+        """Undo every change since the snapshot; return the changed paths (relative), empty if none.
+
+        With ``quarantine``, the current bytes of every changed or added file are first copied there, under
+        their path relative to the repository, so that nothing written is lost.
+        """
         now = _files()
         changed = sorted({p for p in self.files if now.get(p) != self.files[p]} | (set(now) - set(self.files)))
+        if quarantine is not None:
+            for path in changed:
+                if path in now:
+                    kept = quarantine / path.relative_to(REPO)
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    kept.write_bytes(now[path])
         for path in changed:
             if path in self.files:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -176,6 +176,8 @@ def test_changing_the_course_files_is_flagged_and_undone(graded):
     result = results["change_course_files"]
     assert result.status == "flagged" and "changed the course's files" in result.reason
     assert "autograder/cases/w01_broadcasting.py" in result.reason
+    kept = out / "quarantine" / "change_course_files" / "autograder" / "cases" / "w01_broadcasting.py"
+    assert kept.read_bytes() != (REPO / "autograder" / "cases" / "w01_broadcasting.py").read_bytes(), "not kept"
     with (out / "grades.csv").open() as handle:
         assert {row["student_id"] for row in csv.DictReader(handle)} == {"solved", "honest", *ATTACKS}
 
@@ -207,6 +209,8 @@ def test_a_run_stopped_midway_still_restores_the_course_files(tmp_path):
         log, _ = process.communicate(timeout=120)
         assert protected.read_bytes() == before, log
         assert "the course files it changed were restored: autograder/cases/w01_broadcasting.py" in log
+        kept = tmp_path / "out" / "quarantine" / "interrupted" / "autograder" / "cases" / "w01_broadcasting.py"
+        assert kept.read_bytes() != before, "the rewritten file was not kept in quarantine"
     finally:
         if process.poll() is None:
             process.kill()

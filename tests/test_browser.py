@@ -146,6 +146,16 @@ FIRST_TASKS = [
         ),
         pass_line="\u2713 conv_forward_naive",
     ),
+    FirstTask(
+        week="week05_gans_transformers",
+        function="bce_with_logits_forward",
+        answer=(
+            "def bce_with_logits_forward(s, y):\n"
+            "    loss = np.mean(np.logaddexp(0, s) - s * y)\n"
+            "    return loss, (s, y)"
+        ),
+        pass_line="\u2713 bce_with_logits_forward",
+    ),
 ]
 
 LECTURES = sorted(path.parent.name for path in REPO.glob("week*/lecture.ipynb"))

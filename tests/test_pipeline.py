@@ -6,6 +6,7 @@ import csv
 import hashlib
 import shutil
 import subprocess
+import zipfile
 
 import nbformat
 import pytest
@@ -38,7 +39,7 @@ def test_generated_notebooks_match_the_source(week):
 
 
 @pytest.mark.parametrize(("week", "total"), [(WEEK, "39"), ("week02_backprop", "75"), ("week03_cnn", "44"),
-                                             ("week04_conv_from_scratch", "52")])
+                                             ("week04_conv_from_scratch", "52"), ("week05_gans_transformers", "60")])
 def test_validate_full_marks_and_zero(week, total, capsys):
     """Under the tests' budget (DLFS_BUDGET=small, tests/conftest.py): the hidden cases are the same."""
     assert main(["validate", week]) == 0
@@ -130,3 +131,20 @@ def test_grade_flags_an_endless_submission_and_leaves_no_kernel(tmp_path):
     assert kernels() - before == set(), "the looping kernel survived the time-out"
     with (tmp_path / "out" / "grades.csv").open() as handle:
         assert "did not finish within 15 s" in handle.read()
+
+
+def test_grade_an_lms_zip_reports_every_entry(tmp_path):
+    """A Canvas export: the stub is graded under the student's Canvas id, the other files are flagged rows."""
+    archive = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("smithbob_late_220011_5530999_assignment.ipynb", nbformat.writes(release_nb()))
+        zf.writestr("smithbob_late_220011_5530999_notes.pdf", b"%PDF")
+    before = hashlib.sha256(archive.read_bytes()).hexdigest()
+    out = tmp_path / "out"
+    results = {r.student: r for r in grade(WEEK, archive, out)}
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == before
+    assert (results["220011"].status, results["220011"].score) == ("graded", 0)
+    pdf = results["smithbob_late_220011_5530999_notes.pdf"]
+    assert pdf.status == "flagged" and pdf.reason == "in submissions.zip, not graded: not a notebook (.pdf)"
+    with (out / "grades.csv").open() as handle:
+        assert {row["student_id"] for row in csv.DictReader(handle)} == {"220011", "smithbob_late_220011_5530999_notes.pdf"}
