@@ -239,4 +239,4 @@ def init_transformer(rng, vocab_size, d_model, n_layers, d_hidden=None):
             params[f"h{layer}.{name}"] = value
     params.update(lnf_g=np.ones(D), lnf_b=np.zeros(D), W_out=rng.normal(0, 0.02, (D, vocab_size)))
     params["b_out"] = np.zeros(vocab_size)
-    return params
+    return dict(params)

@@ -803,7 +803,7 @@ def fixtures() -> dict[str, dict[str, np.ndarray]]:
             | stored(mha_forward_mistakes(x, params, n_heads, causal), MHA_FORWARD_MISTAKES)
         )
     x, params, n_heads = rng.normal(size=(2, 4, 8)), mha_params(rng, 8), 2
-    dout = rng.normal(size=x.shape)
+    dout = rng.normal(size=np.shape(x))
     out, cache = ref.multihead_attention_forward(x, params, n_heads, True)
     dx, grads = ref.multihead_attention_backward(dout, cache)
     wrong = mha_backward_mistakes(x, params, n_heads, dout, True)

@@ -741,7 +741,7 @@ def fixtures() -> dict[str, dict[str, np.ndarray]]:
         forward |= stored(layernorm_forward_mistakes(x, gamma, beta), LAYERNORM_FORWARD_MISTAKES, f"_{suffix}")
 
     x, gamma, beta = make_layernorm(rng, (2, 3, 4))
-    dout = rng.normal(size=x.shape)
+    dout = rng.normal(size=np.shape(x))
     out, cache = layernorm_forward(x, gamma, beta)
     dx, dgamma, dbeta = layernorm_backward(dout, cache)
     wrong = layernorm_backward_mistakes(x, gamma, beta, dout)

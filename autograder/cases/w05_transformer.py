@@ -656,12 +656,12 @@ def calibrate(kind: str, train, seeds: int, first: int = 0) -> None:
         make = reversal_case if kind == "reversal" else char_lm_case
         inputs, _ = make(np.random.default_rng(seed))
         settings = inputs["settings"]
-        started = time.perf_counter()
+        t_start = time.perf_counter()
         if kind == "reversal":
             params, n_heads, _ = train(**settings)
         else:
             params, n_heads, _ = train(corpus.train_ids, corpus.vocab_size, **settings)
-        took = time.perf_counter() - started
+        took = time.perf_counter() - t_start
         rng = np.random.default_rng(seed)  # the held-out data of the case, drawn again after its settings
         rng.integers(1000)
         if kind == "reversal":
@@ -672,7 +672,7 @@ def calibrate(kind: str, train, seeds: int, first: int = 0) -> None:
             )
         print(
             f"{kind} rng {seed} (seed {settings['seed']}): {score:.4f}, training {took:.1f} s, judging "
-            f"{time.perf_counter() - started - took:.1f} s",
+            f"{time.perf_counter() - t_start - took:.1f} s",
             flush=True,
         )
 

@@ -202,7 +202,7 @@ def _attention_backward(backward: Callable, forward: Callable, key: str, causal:
     grads = unpack(name, call(backward, dout, cache), "dq", "dk", "dv")
     if not np.array_equal(dout, a["dout"]):
         raise CheckFailed(f"{name} changed its input `dout` in place; work on new arrays.")
-    for part, got in zip(("dq", "dk", "dv"), grads):
+    for part, got in zip(("dq", "dk", "dv"), tuple(grads)):
         check_array(
             f"{name}: {part}",
             got,
@@ -315,7 +315,7 @@ def multihead_attention_param_grads(backward: Callable, forward: Callable) -> No
     ``multihead_attention_backward``; the key bias's gradient is 0 (the softmax ignores a shift common to a row)."""
     a, _, grads = _mha_backward(backward, forward)
     name = _name(backward, "multihead_attention_backward")
-    if not isinstance(grads, dict) or set(grads) != set(MHA_KEYS):
+    if not isinstance(grads, dict) or sorted(grads) != sorted(MHA_KEYS):
         got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
         raise CheckFailed(f"{name} must return (dx, grads) with grads a dict of the keys {list(MHA_KEYS)}; got {got}.")
     scale = max(float(np.max(np.abs(a[f"expected_{key}"]))) for key in MHA_KEYS)

@@ -235,7 +235,7 @@ def transformer_backward(backward: Callable, forward: Callable) -> None:
     _, params, _ = _stored_model(a)
     if not isinstance(grads, dict):
         raise CheckFailed(f"{name} must return a dict of gradients keyed like params; got a {type(grads).__name__}.")
-    missing = [key for key in params if key not in grads]
+    missing = [name for name in params if name not in grads]
     if missing:
         raise CheckFailed(
             f"{name}: grads lacks {', '.join(repr(k) for k in missing[:4])}: return a gradient for "
