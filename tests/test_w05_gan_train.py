@@ -10,7 +10,6 @@ from hidden_suite import Together, hidden_tests, visible_tests
 
 from autograder.cases import gan_reference as gan
 from autograder.cases import w05_gan_train as ref
-from autograder.fixtures import FIXTURE_DIR
 from autograder.protocol import get_case
 from dlfs.checks import week05 as visible
 from dlfs.nn import MLP, Adam
@@ -464,12 +463,6 @@ def test_ring_case_samples_the_returned_generator_itself():
     params = {"W0": np.zeros((5, 2)), "b0": ref.RING_CENTRES[3]}
     samples = ref.generator_samples(params, None, 100, np.random.default_rng(0))
     np.testing.assert_array_equal(samples, np.tile(ref.RING_CENTRES[3], (100, 1)))
-
-
-def test_fixtures_are_written():
-    for name in ref.fixtures():
-        assert name.startswith("w05_gan_train_")
-        assert (FIXTURE_DIR / f"{name}.npz").exists()
 
 
 # ---- visible checks --------------------------------------------------------------------------------------------------
