@@ -33,27 +33,35 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from autograder.grade import record_timing
     from autograder.validate import table, validate_week
 
     rows = [validate_week(week) for week in _weeks(args.weeks)]
     print(table(rows))
+    for row in rows:
+        if row.ok:
+            path = record_timing(row.week, row.solution_seconds)
+            print(f"recorded the solution's grading time ({row.solution_seconds:.0f} s) in {path}")
     return 0 if rows and all(row.ok for row in rows) else 1
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from autograder.grade import grade
+    from autograder.grade import REQUIRED, SandboxUnavailable, grade, summary
+    from autograder.sandbox import Limits, MiB
 
     week = resolve_week(args.week)
     is_zip = args.submissions.is_file() and args.submissions.suffix.lower() == ".zip"
     if not args.submissions.is_dir() and not is_zip:
         raise SystemExit(f"{args.submissions} is neither a folder of notebooks nor a .zip exported by an LMS.")
     out = args.out or Path("grading") / week
+    sandbox = None if args.no_sandbox else Limits(memory=args.memory * MiB) if args.memory else REQUIRED
     try:
-        results = grade(week, args.submissions, out, timeout=args.timeout, lms=args.lms)
-    except (ValueError, FileExistsError) as err:
+        results = grade(week, args.submissions, out, timeout=args.timeout, lms=args.lms, sandbox=sandbox,
+                        workers=args.workers, only=set(args.student) if args.student else None)
+    except (ValueError, FileExistsError, SandboxUnavailable) as err:
         raise SystemExit(str(err)) from None
-    flagged = sum(r.status == "flagged" for r in results)
-    print(f"{len(results) - flagged} graded, {flagged} flagged: {out / 'grades.csv'}, feedback in {out / 'feedback'}")
+    print(summary(results))
+    print(f"grades: {out / 'grades.csv'}; feedback: {out / 'feedback'}")
     return 0
 
 
@@ -89,7 +97,16 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--lms", default="auto", choices=["auto", "canvas", "moodle", "blackboard", "plain"],
                        help="how the zip names its files (default: recognise each entry)")
     grade.add_argument("--out", type=Path, help="output folder (default: grading/<week>)")
-    grade.add_argument("--timeout", type=float, default=900.0, help="seconds per submission (default 900)")
+    grade.add_argument("--timeout", type=float, default=None,
+                       help="seconds per submission (default: 4 times what the solution took in the last `validate`, "
+                            "at least 120; 900 when never validated)")
+    grade.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1; about one per core)")
+    grade.add_argument("--student", action="append", metavar="ID",
+                       help="regrade only this student (repeatable); the other rows of grades.csv are kept")
+    grade.add_argument("--memory", type=int, metavar="MiB", help="memory limit of each kernel (default 6144)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run the kernels as yourself, with the course's files and the network in reach "
+                            "(only where the sandbox cannot run; see the README)")
     grade.set_defaults(run=cmd_grade)
 
     fixtures = sub.add_parser("fixtures", help="rewrite the visible checks' stored arrays from the reference")
@@ -105,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except NbgraderError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        print(f"stopped ({err or 'Ctrl-C'})", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -8,24 +8,37 @@ failure or time-out). A feedback page that would show hidden test source is not 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
+import queue
 import re
 import shutil
 import signal
 import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from tqdm.auto import tqdm
 
 from autograder import notebooks
 from autograder.build import checking_code, reference_code
-from autograder.course import NOTEBOOK, SOURCE_DIR, Course, NbgraderError, temporary_course
+from autograder.course import NOTEBOOK, SOURCE_DIR, Course, NbgraderError, stop_running, temporary_course
 from autograder.integrity import Snapshot
+from autograder.sandbox import Limits
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
-#: Seconds one submission may take to autograde (all its cells together) before it is flagged.
+#: Seconds one submission may take to autograde (all its cells together) before it is flagged, when ``validate``
+#: has not measured the solution yet; otherwise TIMEOUT_FACTOR times the solution's time, at least MIN_TIMEOUT.
 DEFAULT_TIMEOUT = 900.0
+TIMEOUT_FACTOR, MIN_TIMEOUT = 4.0, 120.0
+#: Where ``validate`` records the solution's grading time, beside the source notebook.
+TIMING = "timing.json"
 
 
 @dataclass
@@ -36,6 +49,7 @@ class Result:
     max_score: float | None = None
     reason: str = ""
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)
+    seconds: float = float("nan")
 
 
 def read_submission(path: Path) -> nbformat.NotebookNode:
@@ -80,11 +94,12 @@ def write_grades(results: list[Result], path: Path) -> None:
     tests = sorted({name for result in results for name in result.cells})
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student_id", "status", "score", "max_score", "reason", *tests])
+        writer.writerow(["student_id", "status", "score", "max_score", "reason", "seconds", *tests])
         for r in results:
             writer.writerow(
                 [r.student, r.status, "" if r.score is None else f"{r.score:g}",
                  "" if r.max_score is None else f"{r.max_score:g}", r.reason,
+                 "" if r.seconds != r.seconds else f"{r.seconds:.1f}",
                  *(f"{r.cells[t][0]:g}" if t in r.cells else "" for t in tests)]
             )
 
@@ -103,46 +118,180 @@ def import_submissions(archive: Path, out: Path, lms: str = "auto") -> tuple[Pat
     return folder, rows
 
 
-def grade(week: str, folder: Path, out: Path, timeout: float = DEFAULT_TIMEOUT, lms: str = "auto") -> list[Result]:
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot run here; the message says why and how to grade without it."""
+
+
+#: ``grade``'s default sandbox: the standard limits, and a refusal when the sandbox cannot run.
+REQUIRED = Limits()
+
+
+def default_timeout(week: str) -> float:
+    """Seconds per submission: TIMEOUT_FACTOR times what the solution took to autograde when ``validate`` last
+    ran (``autograder/source/<week>/timing.json``), at least MIN_TIMEOUT; DEFAULT_TIMEOUT when never measured."""
+    record = SOURCE_DIR / week / TIMING
+    try:
+        seconds = float(json.loads(record.read_text())["solution_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_TIMEOUT
+    return max(MIN_TIMEOUT, round(TIMEOUT_FACTOR * seconds))
+
+
+def record_timing(week: str, solution_seconds: float) -> Path:
+    """Written by ``validate``: how long the solution takes to autograde (the base of the default time limit)."""
+    record = SOURCE_DIR / week / TIMING
+    record.write_text(json.dumps({"solution_seconds": round(solution_seconds, 1),
+                                  "timeout": max(MIN_TIMEOUT, round(TIMEOUT_FACTOR * solution_seconds))}) + "\n")
+    return record
+
+
+def _sandbox(sandbox: Limits | None) -> Limits | None:
+    if sandbox is None:
+        print("grading WITHOUT the sandbox: the kernels run as this user, can read the course's files (gradebook, "
+              "references, solutions) and other submissions, and can reach the network", file=sys.stderr, flush=True)
+        return None
+    from autograder.sandbox import problems
+
+    found = problems()
+    if found:
+        raise SandboxUnavailable("the sandbox cannot run here: " + "; ".join(found) + ". Grade elsewhere, or pass "
+                                 "--no-sandbox to grade without it (the kernels then run as you, read the course's "
+                                 "files and reach the network).")
+    return sandbox
+
+
+def grade(week: str, folder: Path, out: Path, timeout: float | None = None, lms: str = "auto",
+          sandbox: Limits | None = REQUIRED, workers: int = 1, only: set[str] | None = None) -> list[Result]:
     """Grade every ``*.ipynb`` in ``folder`` (or in an LMS zip export); write ``out/grades.csv`` and
-    ``out/feedback/<id>.html``. Entries of a zip that map no student are rows of grades.csv, flagged with why."""
+    ``out/feedback/<id>.html``. Entries of a zip that map no student are rows of grades.csv, flagged with why.
+
+    ``sandbox``: the limits of each kernel's sandbox (:mod:`autograder.sandbox`), or None to grade without it.
+    ``workers``: submissions graded at once, each worker in a temporary course of its own (this process alone
+    writes grades.csv). ``only``: regrade these students, keeping every other row of an existing grades.csv.
+    ``timeout``: seconds per submission (default: :func:`default_timeout`).
+    """
     (out / "feedback").mkdir(parents=True, exist_ok=True)
+    timeout = timeout or default_timeout(week)
+    sandbox = _sandbox(sandbox)
+    if workers > 1 and sandbox is None:
+        raise SandboxUnavailable("--workers needs the sandbox: without it, a change to the course's files could not "
+                                 "be traced to the one submission that made it.")
     unmapped: list[Result] = []
     if folder.is_file() and folder.suffix.lower() == ".zip":
         folder, unmapped = import_submissions(folder, out, lms)
     paths = sorted(folder.glob("*.ipynb"))
+    if only is not None:
+        missing = only - {p.stem for p in paths}
+        if missing:
+            raise ValueError(f"no submission of {', '.join(sorted(missing))} in {folder}")
+        paths, unmapped = [p for p in paths if p.stem in only], []
     if not paths and not unmapped:
         raise SystemExit(f"No notebooks (*.ipynb) in {folder}.")
     source = nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4)
     secrets = notebooks.secret_lines(source, notebooks.HIDDEN) | reference_code() | checking_code()
+    snapshot, lock, stopping = Snapshot(), threading.Lock(), threading.Event()
+    courses: queue.Queue[Course] = queue.Queue()
+
+    def grade_one(path: Path) -> Result:
+        course = courses.get()
+        try:
+            start = time.perf_counter()
+            result = _grade_one(course, path, out, secrets, timeout)
+            result.seconds = time.perf_counter() - start
+        finally:
+            courses.put(course)
+        if stopping.is_set():  # the run was stopped: the course files are restored once, at the end
+            return result
+        with lock:
+            touched = snapshot.restore(out / "quarantine" / result.student)
+        if touched:  # its verdicts may have been judged by altered code: not to be trusted
+            (out / "feedback" / f"{result.student}.html").unlink(missing_ok=True)
+            result = Result(result.student, "flagged", reason=f"the submission changed the course's files "
+                            f"({', '.join(touched[:3])}{', ...' if len(touched) > 3 else ''}); they were "
+                            f"restored (its versions are in quarantine/{result.student}/) and the "
+                            "submission needs a look by hand", seconds=result.seconds)
+        return result
+
     results = []
-    snapshot = Snapshot()
     # Stopped from outside (Ctrl-C, `kill`), the course files are still put back before the process ends:
     # a submission that rewrote them would otherwise leave them rewritten for the next run to trust.
     previous = signal.signal(signal.SIGTERM, _interrupted)
     try:
-        with temporary_course(week) as course:
-            for number, path in enumerate(paths, 1):
-                result = _grade_one(course, path, out, secrets, timeout)
-                touched = snapshot.restore(out / "quarantine" / result.student)
-                if touched:  # its verdicts may have been judged by altered code: not to be trusted
-                    (out / "feedback" / f"{result.student}.html").unlink(missing_ok=True)
-                    result = Result(result.student, "flagged", reason=f"the submission changed the course's files "
-                                    f"({', '.join(touched[:3])}{', ...' if len(touched) > 3 else ''}); they were "
-                                    f"restored (its versions are in quarantine/{result.student}/) and the "
-                                    "submission needs a look by hand")
-                shown = f"{result.score:g}/{result.max_score:g}" if result.score is not None else result.reason
-                print(f"[{number}/{len(paths)}] {result.student}: {result.status} {shown}", flush=True)
-                results.append(result)
+        with contextlib.ExitStack() as stack:
+            for _ in range(max(1, min(workers, len(paths)))):
+                courses.put(stack.enter_context(temporary_course(week, sandbox)))
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, workers)))
+            progress = stack.enter_context(tqdm(total=len(paths), unit="notebook", file=sys.stderr,
+                                                disable=None, dynamic_ncols=True))
+            futures = [pool.submit(grade_one, path) for path in paths]
+            try:
+                for future in as_completed(futures):
+                    result = future.result()
+                    shown = f"{result.score:g}/{result.max_score:g}" if result.score is not None else result.reason
+                    progress.write(f"{result.student}: {result.status} {shown} ({result.seconds:.0f} s)",
+                                   file=sys.stderr)
+                    progress.update()
+                    results.append(result)
+            except BaseException:  # stopped: the workers' nbgrader processes and kernels stop with us
+                stopping.set()
+                for future in futures:
+                    future.cancel()
+                stop_running()
+                raise
     finally:
         touched = snapshot.restore(out / "quarantine" / "interrupted")
         signal.signal(signal.SIGTERM, previous)
         if touched:
             print(f"grading was interrupted; the course files it changed were restored: {', '.join(touched)}",
                   file=sys.stderr, flush=True)
-    results += unmapped
+    results = sorted(results, key=lambda r: r.student) + unmapped
+    if only is not None:
+        results = _merge(out / "grades.csv", results)
     write_grades(results, out / "grades.csv")
     return results
+
+
+def _merge(path: Path, fresh: list[Result]) -> list[Result]:
+    """The rows of an existing grades.csv with ``fresh`` results in place of their students' rows."""
+    if not path.exists():
+        return fresh
+    by_student = {r.student: r for r in fresh}
+    merged = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["student_id"] in by_student:
+                merged.append(by_student.pop(row["student_id"]))
+                continue
+            fixed = {"student_id", "status", "score", "max_score", "reason", "seconds"}
+            cells = {k: (float(v), float("nan")) for k, v in row.items() if k not in fixed and v not in ("", None)}
+            merged.append(Result(row["student_id"], row["status"], float(row["score"]) if row["score"] else None,
+                                 float(row["max_score"]) if row["max_score"] else None, row["reason"], cells,
+                                 float(row.get("seconds") or "nan")))
+    return sorted([*merged, *by_student.values()], key=lambda r: r.student)
+
+
+def summary(results: list[Result], slowest: int = 5) -> str:
+    """The table printed at the end of a run: graded, flagged by reason, mean score, the slowest submissions."""
+    graded = [r for r in results if r.status == "graded"]
+    flagged = [r for r in results if r.status == "flagged"]
+    lines = [f"{len(graded)} graded, {len(flagged)} flagged"]
+    if graded:
+        top = graded[0].max_score or 0
+        mean = sum(r.score or 0 for r in graded) / len(graded)
+        full = sum(r.score == r.max_score for r in graded)
+        lines.append(f"mean score {mean:.1f}/{top:g}; full marks {full}, zero {sum(r.score == 0 for r in graded)}")
+    reasons = Counter(_reason_kind(r.reason) for r in flagged)
+    for reason, count in reasons.most_common():
+        lines.append(f"  flagged {count:>4}  {reason}")
+    timed = sorted((r for r in results if r.seconds == r.seconds), key=lambda r: -r.seconds)[:slowest]
+    if timed:
+        lines.append("slowest: " + ", ".join(f"{r.student} {r.seconds:.0f} s" for r in timed))
+    return "\n".join(lines)
+
+
+def _reason_kind(reason: str) -> str:
+    """A flag reason without its particulars (file names, numbers), to count alike reasons together."""
+    return re.sub(r"\([^)]*\)|\d+(\.\d+)?", "…", reason.split(":")[0] if ": " in reason[:60] else reason)[:90]
 
 
 def _interrupted(signum: int, frame: object) -> None:

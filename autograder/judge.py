@@ -21,14 +21,17 @@ the kernel starts.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.manager import AsyncKernelManager
 from nbclient.client import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
@@ -36,6 +39,7 @@ from nbgrader.preprocessors import Execute
 
 from autograder import protocol
 from autograder.course import REPO
+from autograder.sandbox import Box, Limits
 from dlfs.checks import CheckFailed
 from dlfs.grading import EXCHANGE, ExchangeError
 
@@ -64,6 +68,17 @@ def hidden_calls(source: str) -> list[HiddenCall]:
     return found
 
 
+#: What a kernel killed by a signal most likely met.
+SIGNALS = {
+    "SIGXCPU": "its CPU-time limit",
+    "SIGXFSZ": "its file-size limit",
+    "SIGKILL": "killed from outside, or by itself",
+    "SIGSEGV": "a crash in compiled code",
+    "SIGABRT": "an abort in compiled code, often memory it could not get",
+    "SIGBUS": "a crash in compiled code",
+}
+
+
 def is_test_cell(cell: Any) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
@@ -85,15 +100,39 @@ def _cell_error(cell: Any) -> str:
     return ""
 
 
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel starts inside a :class:`~autograder.sandbox.Box` and talks over Unix sockets."""
+
+    box: Box | None = None
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        return self.box.command(super().format_kernel_cmd(extra_arguments))
+
+
 class JudgedExecute(Execute):
     """nbgrader's Execute with every hidden case judged in this (trusted) process."""
 
     def preprocess(self, nb, resources=None, km=None):
+        limits = Limits.from_env()
+        with Box(limits) if limits else contextlib.nullcontext() as box:
+            self._box = box
+            return self._preprocess(nb, resources, km)
+
+    def create_kernel_manager(self):
+        if self._box is None:
+            return super().create_kernel_manager()
+        self.kernel_name = self.kernel_name or self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
+        self.km = SandboxedKernelManager(kernel_name=self.kernel_name, config=self.config, transport="ipc",
+                                         ip=self._box.ipc_address, connection_file=str(self._box.connection_file))
+        self.km.box = self._box
+        return self.km
+
+    def _preprocess(self, nb, resources, km):
         plan = {i: hidden_calls(cell.source) for i, cell in enumerate(nb.cells) if is_test_cell(cell)}
         for week in {protocol.week_of(c.case_id) for calls in plan.values() for c in calls}:
             protocol.load_week(week)  # imported now, before any student code runs
-        self._plan, self._dead_in = plan, None
-        self._exchange = Path(tempfile.mkdtemp(prefix="dlfs-exchange-"))
+        self._plan, self._dead_in, self._death = plan, None, ""
+        self._exchange = self._box.exchange if self._box else Path(tempfile.mkdtemp(prefix="dlfs-exchange-"))
         saved = {name: os.environ.get(name)
                  for name in (EXCHANGE, "PYTHONPATH", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
         os.environ[EXCHANGE] = str(self._exchange)  # the kernel inherits its environment from this process
@@ -124,7 +163,7 @@ class JudgedExecute(Execute):
         calls = self._plan.get(index)
         if self._dead_in is not None:
             if calls is not None:
-                why = f"the kernel died while running cell {self._dead_in + 1}, so this cell never ran"
+                why = f"the kernel died{self._death} while running cell {self._dead_in + 1}, so this cell never ran"
                 cell.outputs = [failed_output(c.case_id, f"no answer recorded: {why}.") for c in calls]
             return cell, self.resources
         judges = self._prepare(calls) if calls is not None else {}
@@ -132,7 +171,7 @@ class JudgedExecute(Execute):
         try:
             self.execute_cell(cell, index, store_history=True)
         except DeadKernelError:
-            self._dead_in = index
+            self._dead_in, self._death = index, self._death_cause()
         seconds = time.perf_counter() - start
         if calls is None:
             return cell, self.resources
@@ -155,6 +194,8 @@ class JudgedExecute(Execute):
             except KeyError as err:
                 judges[call.case_id] = err
         (self._exchange / "answers").mkdir(parents=True, exist_ok=True)
+        if self._box:
+            self._box.give(self._exchange / "answers")
         return judges
 
     def _verdict(self, call: HiddenCall, judge: Any, cell: Any, index: int, seconds: float, sources: list[str]):
@@ -173,9 +214,29 @@ class JudgedExecute(Execute):
             self.log.warning("judging %s raised %r", call.case_id, err)
             return failed_output(call.case_id, f"the answers could not be checked ({type(err).__name__}: {err}).")
 
+    def _death_cause(self) -> str:
+        """How the kernel ended, as " (killed by SIGXCPU: the CPU-time limit)" or " (exit status 3)"; "" if unknown.
+
+        Sandboxed, the process is the launcher, which ends with the kernel's status (128 + N for signal N)."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        try:
+            code = process.wait(timeout=5) if process is not None else None
+        except Exception:  # still running or already reaped: the cause is unknown
+            return ""
+        if code is None:
+            return ""
+        number = -code if code < 0 else code - 128 if code > 128 and self._box else None
+        if number is None:
+            return f" (exit status {code}: the code called os._exit or exit from a thread?)"
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            return f" (killed by signal {number})"
+        return f" (killed by {name}{': ' + SIGNALS[name] if name in SIGNALS else ''})"
+
     def _missing(self, err: ExchangeError, cell: Any, index: int) -> str:
         if self._dead_in == index:
-            return "no answer recorded: the kernel died while running this cell."
+            return f"no answer recorded: the kernel died{self._death} while running this cell."
         error = _cell_error(cell)
         if "CellTimeoutError" in error:
             return f"no answer recorded: the cell did not finish within {self.timeout} s."

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import nbformat
 
-from autograder import notebooks
+from autograder import notebooks, sandbox
 from autograder.course import NOTEBOOK, SOURCE_DIR, ran_to_end, temporary_course
 
 
@@ -22,6 +22,7 @@ class Validation:
     stub_score: float
     stub_ran_to_end: bool
     seconds: float
+    solution_seconds: float = float("nan")
     failed_solution_tests: tuple[str, ...] = ()
 
     @property
@@ -35,14 +36,17 @@ class Validation:
 
 
 def validate_week(week: str) -> Validation:
-    """Autograde the solved and the stubbed release of ``week``."""
+    """Autograde the solved and the stubbed release of ``week``, in the sandbox where it can run (as ``grade``)."""
     start = time.perf_counter()
     source = nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4)
-    with temporary_course(week) as course:
+    limits = None if sandbox.problems() else sandbox.Limits()
+    with temporary_course(week, limits) as course:
         release = nbformat.read(course.release, as_version=4)
         course.submit("solution", notebooks.solved_submission(release, source))
         course.submit("stub", release)
+        solution_start = time.perf_counter()
         course.autograde("solution")
+        solution_seconds = time.perf_counter() - solution_start
         stub_graded = course.autograde("stub")
         solution_score, points, cells = course.scores("solution")
         stub_score, _, _ = course.scores("stub")
@@ -54,6 +58,7 @@ def validate_week(week: str) -> Validation:
             stub_score=stub_score,
             stub_ran_to_end=ran_to_end(stub_graded),
             seconds=time.perf_counter() - start,
+            solution_seconds=solution_seconds,
             failed_solution_tests=failed,
         )
 

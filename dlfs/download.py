@@ -129,6 +129,7 @@ def _download_once(url: str, remote: RemoteFile, cache: Path, timeout: float, pr
                 f"checksum mismatch (expected {remote.sha256.lower()}, got {actual})",
                 retry=False,
             )
+        os.chmod(part_path, 0o644)  # a temporary file is private; the data is not (a sandboxed kernel reads it)
         os.replace(part_path, final)
         return final
     finally:

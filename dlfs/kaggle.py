@@ -49,6 +49,8 @@ def _write_csv(path: Path, header: list[str], rows: np.ndarray) -> None:
     try:
         with handle:
             handle.write("\n".join(lines) + "\n")
+        # Readable as any other data file (a temporary file is made private), e.g. by a sandboxed grading kernel.
+        os.chmod(handle.name, 0o644)
         os.replace(handle.name, path)
     finally:
         if os.path.exists(handle.name):

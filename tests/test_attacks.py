@@ -3,7 +3,9 @@ its attack, and the honest submissions in the same folder keep their grades.
 
 The base is the stub with ``one_hot`` solved (2 of 39 points, honestly). Each attack adds one cell after
 the set-up cell; grading judges the answers outside the kernel, so what the cell patches, prints, hides
-or writes changes no verdict.
+or writes changes no verdict. They are graded as ``grade`` grades, in the sandbox with two workers; what the
+sandbox stops (reading the grader's files, the network, memory and process bombs) keeps the honest points and
+leaves its trace in the submission's own feedback. One run without the sandbox checks the file snapshot.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ pytestmark = [pytest.mark.pipeline, pytest.mark.autograder]
 
 WEEK = "week01_linear_algebra"
 HONEST = 2.0
+
+CHANGE_COURSE_FILES = """
+    import pathlib, dlfs
+    repo = pathlib.Path(dlfs.__file__).resolve().parents[1]
+    target = repo / "autograder" / "cases" / "w01_broadcasting.py"
+    try:
+        target.write_text(target.read_text() + "\\nraise SystemExit('tampered')\\n")
+    except OSError as err:
+        print("could not change the course files:", type(err).__name__)
+"""
 
 ATTACKS = {
     # the name the hidden cell calls, replaced by one that prints a pass
@@ -108,12 +120,46 @@ ATTACKS = {
         def knn_predict(dists, y_train, k):
             return _labels[: dists.shape[0]].copy()
     """,
-    # the grader's own files rewritten on disk
-    "change_course_files": """
-        import pathlib, dlfs
+    # the grader's own files rewritten on disk (in the sandbox they are not there, and dlfs/ is read-only)
+    "change_course_files": CHANGE_COURSE_FILES,
+    # the memory limit reached inside a function: MemoryError in this cell, the others keep their points
+    "memory_bomb": """
+        import numpy as np
+
+        def hog():
+            blocks = []
+            while True:
+                blocks.append(np.ones(2**27))  # 1 GiB each, touched
+
+        hog()
+    """,
+    # processes until the limit; they sleep, and die with the kernel
+    "fork_bomb": """
+        import os, time
+        for _ in range(100_000):
+            if os.fork() == 0:
+                time.sleep(3600)
+                os._exit(0)
+    """,
+    # looks for the grader's secrets and prints what it can read: its outputs reach its feedback page
+    "read_secrets": """
+        import glob, os, pathlib, dlfs
         repo = pathlib.Path(dlfs.__file__).resolve().parents[1]
-        target = repo / "autograder" / "cases" / "w01_broadcasting.py"
-        target.write_text(target.read_text() + "\\nraise SystemExit('tampered')\\n")
+        places = [repo / "autograder" / "cases", repo / "autograder" / "source", repo / "solutions", repo / ".git"]
+        found = [str(p) for p in places if p.exists()]
+        found += glob.glob("/tmp/dlfs-*/gradebook.db") + glob.glob("/tmp/**/gradebook.db", recursive=True)
+        found += glob.glob("/var/tmp/dlfs-sandbox-*/config.json")  # this kernel's own box, and other workers'
+        found += [p for p in glob.glob("/var/tmp/dlfs-sandbox-*/shared/home") if p != os.environ["HOME"]]
+        print("SECRETS FOUND:", found if found else "none")
+    """,
+    # tries to send something out
+    "network": """
+        import urllib.request
+        try:
+            urllib.request.urlopen("https://pypi.org/simple/numpy/", timeout=5)
+            print("NETWORK: reached")
+        except Exception as err:
+            print("NETWORK: none", type(err).__name__)
     """,
 }
 
@@ -152,7 +198,21 @@ def graded(tmp_path_factory):
     protected = REPO / "autograder" / "cases" / "w01_broadcasting.py"
     before = _digest(protected)
     out = tmp_path_factory.mktemp("out")
-    results = {r.student: r for r in grade(WEEK, folder, out, timeout=600)}
+    results = {r.student: r for r in grade(WEEK, folder, out, timeout=600, workers=2)}
+    assert _digest(protected) == before, "a submission changed the course files"
+    return results, out
+
+
+@pytest.fixture(scope="module")
+def unsandboxed(tmp_path_factory):
+    """Without the sandbox (``--no-sandbox``), the course files are writable: the snapshot undoes a change."""
+    folder = tmp_path_factory.mktemp("unsandboxed")
+    nbformat.write(_base(), folder / "honest.ipynb")
+    nbformat.write(_with_attack(CHANGE_COURSE_FILES), folder / "change_course_files.ipynb")
+    protected = REPO / "autograder" / "cases" / "w01_broadcasting.py"
+    before = _digest(protected)
+    out = tmp_path_factory.mktemp("out")
+    results = {r.student: r for r in grade(WEEK, folder, out, timeout=600, sandbox=None)}
     assert _digest(protected) == before, "a submission's change to the course files was not undone"
     return results, out
 
@@ -163,7 +223,7 @@ def test_honest_submissions_keep_their_grades(graded):
     assert (results["honest"].status, results["honest"].score) == ("graded", HONEST)
 
 
-@pytest.mark.parametrize("attack", [a for a in ATTACKS if a != "change_course_files"])
+@pytest.mark.parametrize("attack", ATTACKS)
 def test_an_attack_earns_nothing(graded, attack):
     results, _ = graded
     result = results[attack]
@@ -171,13 +231,37 @@ def test_an_attack_earns_nothing(graded, attack):
     assert result.score <= HONEST, f"{attack} scored {result.score}"
 
 
-def test_changing_the_course_files_is_flagged_and_undone(graded):
-    results, out = graded
+@pytest.mark.parametrize("attack", ["memory_bomb", "fork_bomb", "network", "read_secrets", "change_course_files"])
+def test_an_attack_the_sandbox_stops_keeps_the_honest_points(graded, attack):
+    results, _ = graded
+    assert results[attack].score == HONEST, results[attack]
+
+
+@pytest.mark.parametrize("attack, shown", [
+    ("read_secrets", "SECRETS FOUND: none"),
+    ("network", "NETWORK: none"),
+    ("change_course_files", "could not change the course files: "),
+    ("memory_bomb", "MemoryError"),
+])
+def test_what_the_sandbox_left_the_attack_is_in_its_feedback(graded, attack, shown):
+    _, out = graded
+    assert shown in notebooks.html_text((out / "feedback" / f"{attack}.html").read_text())
+
+
+def test_without_the_sandbox_changing_the_course_files_is_flagged_and_undone(unsandboxed):
+    results, out = unsandboxed
+    assert (results["honest"].status, results["honest"].score) == ("graded", HONEST)
     result = results["change_course_files"]
     assert result.status == "flagged" and "changed the course's files" in result.reason
     assert "autograder/cases/w01_broadcasting.py" in result.reason
     kept = out / "quarantine" / "change_course_files" / "autograder" / "cases" / "w01_broadcasting.py"
     assert kept.read_bytes() != (REPO / "autograder" / "cases" / "w01_broadcasting.py").read_bytes(), "not kept"
+    with (out / "grades.csv").open() as handle:
+        assert {row["student_id"] for row in csv.DictReader(handle)} == {"honest", "change_course_files"}
+
+
+def test_grades_csv_holds_every_submission(graded):
+    _, out = graded
     with (out / "grades.csv").open() as handle:
         assert {row["student_id"] for row in csv.DictReader(handle)} == {"solved", "honest", *ATTACKS}
 
@@ -195,9 +279,10 @@ def test_a_run_stopped_midway_still_restores_the_course_files(tmp_path):
     before = protected.read_bytes()
     folder = tmp_path / "submissions"
     folder.mkdir()
-    stalling = ATTACKS["change_course_files"] + "\n        import time\n        time.sleep(600)\n"
+    stalling = CHANGE_COURSE_FILES + "\n    import time\n    time.sleep(600)\n"
     nbformat.write(_with_attack(stalling), folder / "stalls.ipynb")
-    command = [sys.executable, "-m", "autograder", "grade", WEEK, str(folder), "--out", str(tmp_path / "out")]
+    command = [sys.executable, "-m", "autograder", "grade", WEEK, str(folder), "--out", str(tmp_path / "out"),
+               "--no-sandbox"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 300

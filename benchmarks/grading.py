@@ -1,0 +1,129 @@
+"""Grading throughput: a folder of mixed week-1 submissions graded with 1 worker and with 2, in the sandbox, and
+the fixed cost of one submission beyond executing its cells.
+
+The submissions cycle through six kinds: the solution, the untouched stub, a partial one (two loops without the
+square root), the stub with ``one_hot`` solved, a hostile one (the hidden check patched to print a pass) and one
+whose kernel exits half-way. Both runs grade the same folder through ``autograder.grade.grade``; the scores of
+the two runs must be identical, or the script fails.
+
+The fixed cost: for a few submissions graded one at a time, the wall time of grading (nbgrader autograde, the
+sandboxed kernel's start and stop, the feedback page) minus the time the kernel spent executing cells (from the
+execution timestamps nbclient records in the autograded notebook).
+
+Run from the repository root, as root (the sandbox needs it), on an otherwise idle machine:
+
+    python benchmarks/grading.py [--count 100] [--fixed 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import nbformat  # noqa: E402
+from nbformat.v4 import new_code_cell  # noqa: E402
+
+from autograder import notebooks  # noqa: E402
+from autograder.course import NOTEBOOK, SOURCE_DIR, temporary_course  # noqa: E402
+from autograder.grade import REQUIRED, _grade_one, grade  # noqa: E402
+
+WEEK = "week01_linear_algebra"
+KINDS = ("solved", "stub", "partial", "one_hot", "hostile", "crash")
+
+
+def _grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def submission(kind: str, release, source) -> nbformat.NotebookNode:
+    solved = notebooks.solved_submission(release, source)
+    if kind == "solved":
+        return solved
+    if kind == "partial":
+        for cell in solved.cells:
+            if _grade_id(cell) == "l2_distances_two_loops":
+                cell.source = cell.source.replace("np.sqrt(np.sum((X[i] - Y[j]) ** 2))", "np.sum((X[i] - Y[j]) ** 2)")
+        return solved
+    nb = nbformat.from_dict(release)
+    if kind in ("one_hot", "hostile", "crash"):
+        answer = next(c.source for c in solved.cells if _grade_id(c) == "one_hot")
+        for cell in nb.cells:
+            if _grade_id(cell) == "one_hot":
+                cell.source = answer
+    setup = next(i for i, c in enumerate(nb.cells) if _grade_id(c) == "setup")
+    if kind == "hostile":
+        nb.cells.insert(setup + 1, new_code_cell("import dlfs.grading\ndlfs.grading.check = lambda *a, **k: print('ok')"))
+    if kind == "crash":
+        nb.cells.insert(len(nb.cells) // 2, new_code_cell("import os\nos._exit(1)"))
+    return nb
+
+
+def cell_seconds(graded: Path) -> float:
+    """Seconds the kernel spent executing the cells of an autograded notebook (nbclient's timestamps)."""
+    total = 0.0
+    for cell in nbformat.read(graded, as_version=4).cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            start = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+            total += (end - start).total_seconds()
+    return total
+
+
+def fixed_cost(folder: Path, out: Path, count: int) -> list[tuple[str, float, float]]:
+    """(student, wall seconds, cell seconds) of ``count`` submissions graded one at a time in the sandbox."""
+    rows = []
+    with temporary_course(WEEK, REQUIRED) as course:
+        for path in sorted(folder.glob("*.ipynb"))[:count]:
+            start = time.perf_counter()
+            _grade_one(course, path, out, set(), 600)
+            wall = time.perf_counter() - start
+            rows.append((path.stem, wall, cell_seconds(course.root / "autograded" / path.stem / WEEK / NOTEBOOK)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100, help="submissions in the folder (default 100)")
+    parser.add_argument("--fixed", type=int, default=6, help="submissions timed one by one for the fixed cost")
+    args = parser.parse_args()
+
+    source = nbformat.read(SOURCE_DIR / WEEK / NOTEBOOK, as_version=4)
+    release = nbformat.read(REPO / WEEK / NOTEBOOK, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="dlfs-bench-") as scratch:
+        folder = Path(scratch) / "submissions"
+        folder.mkdir()
+        for number in range(args.count):
+            kind = KINDS[number % len(KINDS)]
+            nbformat.write(submission(kind, release, source), folder / f"s{number:03d}_{kind}.ipynb")
+
+        rows = fixed_cost(folder, Path(scratch) / "fixed", args.fixed)
+        print(f"{'submission':<20}{'wall s':>8}{'cells s':>9}{'fixed s':>9}")
+        for student, wall, cells in rows:
+            print(f"{student:<20}{wall:>8.2f}{cells:>9.2f}{wall - cells:>9.2f}")
+        print(f"fixed cost per submission (median): {statistics.median(w - c for _, w, c in rows):.2f} s")
+
+        scores, seconds = {}, {}
+        for workers in (1, 2):
+            start = time.perf_counter()
+            results = grade(WEEK, folder, Path(scratch) / f"out{workers}", workers=workers)
+            seconds[workers] = time.perf_counter() - start
+            scores[workers] = {r.student: (r.status, r.score) for r in results}
+            per = statistics.mean(r.seconds for r in results)
+            print(f"{workers} worker(s): {args.count} submissions in {seconds[workers]:.0f} s "
+                  f"({seconds[workers] / args.count:.1f} s each; a submission takes {per:.1f} s of wall time)")
+        if scores[1] != scores[2]:
+            raise SystemExit(f"the two runs disagree: {set(scores[1].items()) ^ set(scores[2].items())}")
+        print(f"speed-up with 2 workers: {seconds[1] / seconds[2]:.2f}x (same scores in both runs)")
+
+
+if __name__ == "__main__":
+    main()
