@@ -7,6 +7,7 @@ state, and a crash leaves the repository as it was.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +54,10 @@ def stop_running() -> None:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+#: Seconds to write one feedback page (about 1 s; the submission's own time limit is spent by then).
+FEEDBACK_TIMEOUT = 120.0
 
 
 class NbgraderError(RuntimeError):
@@ -104,12 +110,8 @@ def nbgrader_env() -> dict[str, str]:
     return env
 
 
-def run_nbgrader(args: list[str], course: Path, timeout: float | None = None, sandbox: Limits | None = None) -> str:
-    """Run ``nbgrader ARGS`` in the course folder; return its log, raise NbgraderError on failure.
-
-    With ``sandbox``, the kernels nbgrader starts run in :mod:`autograder.sandbox` with those limits.
-    """
-    command = [sys.executable, "-m", "nbgrader", *args]
+def course_env(course: Path, sandbox: Limits | None = None) -> dict[str, str]:
+    """The environment of an nbgrader process working in ``course`` (see :func:`nbgrader_env`)."""
     env = nbgrader_env()
     if sandbox is not None:
         env.update(sandbox.to_env())
@@ -119,6 +121,18 @@ def run_nbgrader(args: list[str], course: Path, timeout: float | None = None, sa
     # command would compile nbgrader, pandas and matplotlib from source again (measured: 4 s more per command).
     env["PYTHONPYCACHEPREFIX"] = str(course / ".pycache")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def run_nbgrader(args: list[str], course: Path, timeout: float | None = None, sandbox: Limits | None = None,
+                 extra_env: dict[str, str] | None = None) -> str:
+    """Run ``nbgrader ARGS`` in the course folder; return its log, raise NbgraderError on failure.
+
+    With ``sandbox``, the kernels nbgrader starts run in :mod:`autograder.sandbox` with those limits.
+    """
+    command = [sys.executable, "-m", "nbgrader", *args]
+    env = course_env(course, sandbox)
+    env.update(extra_env or {})
     # A session of its own, so that on a time-out the kernels nbgrader started die with it.
     process = subprocess.Popen(
         command,
@@ -149,6 +163,72 @@ def run_nbgrader(args: list[str], course: Path, timeout: float | None = None, sa
     return log
 
 
+class Worker:
+    """A long-lived nbgrader process for one course (:mod:`autograder.worker`), started on first use and again
+    after a time-out or a crash. Its log is ``worker.log`` in the course folder."""
+
+    def __init__(self, root: Path, sandbox: Limits | None) -> None:
+        self.root, self.sandbox, self.process = root, sandbox, None
+
+    def _start(self) -> None:
+        self.log = (self.root / "worker.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "autograder.worker", str(self.root)], cwd=self.root, env=course_env(self.root, self.sandbox),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True)
+        _RUNNING.add(self.process)
+        self._reply(120, "start")
+
+    def _reply(self, timeout: float | None, what: str) -> dict:
+        import selectors
+
+        from autograder.worker import REPLY
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    self.stop()
+                    raise NbgraderError(f"nbgrader {what} did not finish within {timeout:.0f} s")
+                if not selector.select(left):
+                    continue
+                line = self.process.stdout.readline()
+                if not line:  # the worker died
+                    tail = self._log_tail()
+                    self.stop()
+                    raise NbgraderError(f"nbgrader {what} failed (its process ended):\n{tail}")
+                if line.startswith(REPLY):
+                    return json.loads(line[len(REPLY):])
+
+    def _log_tail(self) -> str:
+        try:
+            return "\n".join((self.root / "worker.log").read_text(errors="replace").splitlines()[-25:])
+        except OSError:
+            return ""
+
+    def request(self, command: str, week: str, student: str, timeout: float | None, env: dict[str, str]) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        self.process.stdin.write(json.dumps({"command": command, "week": week, "student": student, "env": env}) + "\n")
+        self.process.stdin.flush()
+        answer = self._reply(timeout, f"{command} {week} --student {student}")
+        if not answer["success"]:
+            tail = "\n".join((answer["log"] + answer["error"]).splitlines()[-25:])
+            raise NbgraderError(f"nbgrader {command} {week} --student {student} failed:\n{tail}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+            _RUNNING.discard(self.process)
+            self.process = None
+            self.log.close()
+
+
 @dataclass
 class Course:
     """A temporary nbgrader course holding one week's assignment, generated and in the gradebook."""
@@ -156,6 +236,7 @@ class Course:
     root: Path
     week: str
     sandbox: Limits | None = None
+    worker: Worker | None = None
 
     @property
     def db_url(self) -> str:
@@ -171,9 +252,15 @@ class Course:
         folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, folder / NOTEBOOK)
 
-    def autograde(self, student: str, timeout: float | None = None) -> Path:
-        """Autograde one student's submission; return the autograded notebook's path."""
-        run_nbgrader(["autograde", self.week, "--student", student, "--force"], self.root, timeout, self.sandbox)
+    def autograde(self, student: str, timeout: float | None = None, verdicts: Path | None = None) -> Path:
+        """Autograde one student's submission; return the autograded notebook's path.
+
+        With ``verdicts``, the judge writes every hidden case's verdict there (JSON, for the class report)."""
+        env = {"DLFS_VERDICTS": str(verdicts)} if verdicts else {}
+        if self.worker is not None:
+            self.worker.request("autograde", self.week, student, timeout, env)
+        else:
+            run_nbgrader(["autograde", self.week, "--student", student, "--force"], self.root, timeout, self.sandbox, env)
         graded = self.root / "autograded" / student / self.week / NOTEBOOK
         if not graded.exists():
             raise NbgraderError(f"nbgrader wrote no autograded notebook for {student}")
@@ -181,7 +268,10 @@ class Course:
 
     def feedback(self, student: str) -> Path:
         """Generate the student's feedback HTML; return its path."""
-        run_nbgrader(["generate_feedback", self.week, "--student", student, "--force"], self.root)
+        if self.worker is not None:
+            self.worker.request("generate_feedback", self.week, student, FEEDBACK_TIMEOUT, {})
+        else:
+            run_nbgrader(["generate_feedback", self.week, "--student", student, "--force"], self.root, FEEDBACK_TIMEOUT)
         page = self.root / "feedback" / student / self.week / NOTEBOOK.replace(".ipynb", ".html")
         if not page.exists():
             raise NbgraderError(f"nbgrader wrote no feedback for {student}")
@@ -203,10 +293,11 @@ class Course:
 
 
 @contextmanager
-def temporary_course(week: str, sandbox: Limits | None = None) -> Iterator[Course]:
+def temporary_course(week: str, sandbox: Limits | None = None, persistent: bool = False) -> Iterator[Course]:
     """A fresh course folder with ``week`` generated by nbgrader; removed afterwards.
 
-    With ``sandbox``, its submissions' kernels run in :mod:`autograder.sandbox` with those limits.
+    With ``sandbox``, its submissions' kernels run in :mod:`autograder.sandbox` with those limits. ``persistent``:
+    autograde and feedback go through one long-lived nbgrader process (:class:`Worker`) instead of one per command.
 
     Set DLFS_KEEP_COURSE=1 to keep the folder for inspection (its path is printed).
     """
@@ -220,7 +311,12 @@ def temporary_course(week: str, sandbox: Limits | None = None) -> Iterator[Cours
         shutil.copytree(SOURCE_DIR / week, root / "source" / week)
         run_nbgrader(["db", "assignment", "add", week], root)
         run_nbgrader(["generate_assignment", week, "--force"], root)
-        yield Course(root, week, sandbox)
+        worker = Worker(root, sandbox) if persistent else None
+        try:
+            yield Course(root, week, sandbox, worker)
+        finally:
+            if worker is not None:
+                worker.stop()
     finally:
         if os.environ.get("DLFS_KEEP_COURSE"):
             print(f"kept the course folder {root}", file=sys.stderr)

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
-from autograder import notebooks
+from autograder import notebooks, report
 from autograder.build import checking_code, reference_code
 from autograder.course import NOTEBOOK, SOURCE_DIR, Course, NbgraderError, stop_running, temporary_course
 from autograder.integrity import Snapshot
@@ -72,9 +72,11 @@ def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout
         nb = read_submission(path)
     except ValueError as err:
         return Result(student, "flagged", reason=str(err))
+    verdicts = out / report.VERDICTS / f"{student}.json"
+    verdicts.unlink(missing_ok=True)  # from an earlier run: a submission graded now has this run's or none
     try:
         course.submit(student, nb)
-        course.autograde(student, timeout=timeout)
+        course.autograde(student, timeout=timeout, verdicts=verdicts)
         score, max_score, cells = course.scores(student)
         page = course.feedback(student)
     except NbgraderError as err:
@@ -134,14 +136,14 @@ def default_timeout(week: str) -> float:
         seconds = float(json.loads(record.read_text())["solution_seconds"])
     except (OSError, ValueError, KeyError, TypeError):
         return DEFAULT_TIMEOUT
-    return max(MIN_TIMEOUT, round(TIMEOUT_FACTOR * seconds))
+    return float(max(MIN_TIMEOUT, round(TIMEOUT_FACTOR * seconds)))
 
 
 def record_timing(week: str, solution_seconds: float) -> Path:
     """Written by ``validate``: how long the solution takes to autograde (the base of the default time limit)."""
     record = SOURCE_DIR / week / TIMING
     record.write_text(json.dumps({"solution_seconds": round(solution_seconds, 1),
-                                  "timeout": max(MIN_TIMEOUT, round(TIMEOUT_FACTOR * solution_seconds))}) + "\n")
+                                  "timeout": int(max(MIN_TIMEOUT, round(TIMEOUT_FACTOR * solution_seconds)))}) + "\n")
     return record
 
 
@@ -162,8 +164,9 @@ def _sandbox(sandbox: Limits | None) -> Limits | None:
 
 def grade(week: str, folder: Path, out: Path, timeout: float | None = None, lms: str = "auto",
           sandbox: Limits | None = REQUIRED, workers: int = 1, only: set[str] | None = None) -> list[Result]:
-    """Grade every ``*.ipynb`` in ``folder`` (or in an LMS zip export); write ``out/grades.csv`` and
-    ``out/feedback/<id>.html``. Entries of a zip that map no student are rows of grades.csv, flagged with why.
+    """Grade every ``*.ipynb`` in ``folder`` (or in an LMS zip export); write ``out/grades.csv``,
+    ``out/feedback/<id>.html`` and the class report (:mod:`autograder.report`). Entries of a zip that map no student
+    are rows of grades.csv, flagged with why.
 
     ``sandbox``: the limits of each kernel's sandbox (:mod:`autograder.sandbox`), or None to grade without it.
     ``workers``: submissions graded at once, each worker in a temporary course of its own (this process alone
@@ -219,7 +222,7 @@ def grade(week: str, folder: Path, out: Path, timeout: float | None = None, lms:
     try:
         with contextlib.ExitStack() as stack:
             for _ in range(max(1, min(workers, len(paths)))):
-                courses.put(stack.enter_context(temporary_course(week, sandbox)))
+                courses.put(stack.enter_context(temporary_course(week, sandbox, persistent=True)))
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, workers)))
             progress = stack.enter_context(tqdm(total=len(paths), unit="notebook", file=sys.stderr,
                                                 disable=None, dynamic_ncols=True))
@@ -248,6 +251,7 @@ def grade(week: str, folder: Path, out: Path, timeout: float | None = None, lms:
     if only is not None:
         results = _merge(out / "grades.csv", results)
     write_grades(results, out / "grades.csv")
+    report.write(out, results, week)
     return results
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -68,6 +69,8 @@ def hidden_calls(source: str) -> list[HiddenCall]:
     return found
 
 
+#: The environment variable naming the file the verdicts are written to (see :mod:`autograder.report`).
+VERDICTS = "DLFS_VERDICTS"
 #: What a kernel killed by a signal most likely met.
 SIGNALS = {
     "SIGXCPU": "its CPU-time limit",
@@ -131,7 +134,7 @@ class JudgedExecute(Execute):
         plan = {i: hidden_calls(cell.source) for i, cell in enumerate(nb.cells) if is_test_cell(cell)}
         for week in {protocol.week_of(c.case_id) for calls in plan.values() for c in calls}:
             protocol.load_week(week)  # imported now, before any student code runs
-        self._plan, self._dead_in, self._death = plan, None, ""
+        self._plan, self._dead_in, self._death, self._verdicts, self._judging = plan, None, "", [], 0.0
         self._exchange = self._box.exchange if self._box else Path(tempfile.mkdtemp(prefix="dlfs-exchange-"))
         saved = {name: os.environ.get(name)
                  for name in (EXCHANGE, "PYTHONPATH", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
@@ -150,6 +153,7 @@ class JudgedExecute(Execute):
                 for index, cell in enumerate(self.nb.cells):
                     self.preprocess_cell(cell, resources, index)
             self.set_widgets_metadata()
+            self._write_verdicts()
         finally:
             for name, value in saved.items():
                 if value is None:
@@ -166,7 +170,9 @@ class JudgedExecute(Execute):
                 why = f"the kernel died{self._death} while running cell {self._dead_in + 1}, so this cell never ran"
                 cell.outputs = [failed_output(c.case_id, f"no answer recorded: {why}.") for c in calls]
             return cell, self.resources
+        start = time.perf_counter()
         judges = self._prepare(calls) if calls is not None else {}
+        self._judging += time.perf_counter() - start
         start = time.perf_counter()
         try:
             self.execute_cell(cell, index, store_history=True)
@@ -176,7 +182,15 @@ class JudgedExecute(Execute):
         if calls is None:
             return cell, self.resources
         sources = [c.source for c in self.nb.cells[:index] if c.cell_type == "code"]
+        start = time.perf_counter()
         cell.outputs = [self._verdict(call, judges[call.case_id], cell, index, seconds, sources) for call in calls]
+        self._judging += time.perf_counter() - start
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", f"cell {index + 1}")
+        for call, output in zip(calls, cell.outputs):
+            failed = output.get("output_type") == "error"
+            self._verdicts.append({"cell": grade_id, "case": call.case_id, "passed": not failed,
+                                   "mistake": output.pop("_mistake", None),
+                                   "message": str(output.get("evalue", "")).split(": ", 1)[-1] if failed else ""})
         shutil.rmtree(self._exchange / "inputs", ignore_errors=True)
         shutil.rmtree(self._exchange / "answers", ignore_errors=True)
         return cell, self.resources
@@ -209,10 +223,20 @@ class JudgedExecute(Execute):
         try:
             return passed_output(call.case_id, judge(protocol.Answers(answers, call.target), context))
         except CheckFailed as err:
-            return failed_output(call.case_id, str(err))
+            output = failed_output(call.case_id, str(err))
+            output["_mistake"] = getattr(err, "mistake", None)  # taken off again before nbgrader sees the output
+            return output
         except Exception as err:  # answers of the wrong kind: the student's answer, not the grader, is wrong
             self.log.warning("judging %s raised %r", call.case_id, err)
             return failed_output(call.case_id, f"the answers could not be checked ({type(err).__name__}: {err}).")
+
+    def _write_verdicts(self) -> None:
+        """Every case's verdict, for the class report: to the file ``grade`` names in DLFS_VERDICTS, if any."""
+        path = os.environ.get(VERDICTS)
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            record = {"judge_seconds": round(self._judging, 3), "verdicts": self._verdicts}
+            Path(path).write_text(json.dumps(record, indent=1))
 
     def _death_cause(self) -> str:
         """How the kernel ended, as " (killed by SIGXCPU: the CPU-time limit)" or " (exit status 3)"; "" if unknown.

@@ -8,7 +8,8 @@ the two runs must be identical, or the script fails.
 
 The fixed cost: for a few submissions graded one at a time, the wall time of grading (nbgrader autograde, the
 sandboxed kernel's start and stop, the feedback page) minus the time the kernel spent executing cells (from the
-execution timestamps nbclient records in the autograded notebook).
+execution timestamps nbclient records in the autograded notebook) and minus the time the judges spent building
+inputs and checking answers (recorded by the judge in the verdicts file).
 
 Run from the repository root, as root (the sandbox needs it), on an otherwise idle machine:
 
@@ -18,6 +19,7 @@ Run from the repository root, as root (the sandbox needs it), on an otherwise id
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -78,15 +80,19 @@ def cell_seconds(graded: Path) -> float:
     return total
 
 
-def fixed_cost(folder: Path, out: Path, count: int) -> list[tuple[str, float, float]]:
-    """(student, wall seconds, cell seconds) of ``count`` submissions graded one at a time in the sandbox."""
+def fixed_cost(folder: Path, out: Path, count: int) -> list[tuple[str, float, float, float]]:
+    """(student, wall, cell, judge seconds) of ``count`` submissions graded one at a time in the sandbox, by one
+    long-lived worker as ``grade`` does (the first submission also pays for starting it)."""
     rows = []
-    with temporary_course(WEEK, REQUIRED) as course:
+    (out / "feedback").mkdir(parents=True)
+    with temporary_course(WEEK, REQUIRED, persistent=True) as course:
         for path in sorted(folder.glob("*.ipynb"))[:count]:
             start = time.perf_counter()
             _grade_one(course, path, out, set(), 600)
             wall = time.perf_counter() - start
-            rows.append((path.stem, wall, cell_seconds(course.root / "autograded" / path.stem / WEEK / NOTEBOOK)))
+            judged = json.loads((out / "verdicts" / f"{path.stem}.json").read_text())["judge_seconds"]
+            cells = cell_seconds(course.root / "autograded" / path.stem / WEEK / NOTEBOOK)
+            rows.append((path.stem, wall, cells, judged))
     return rows
 
 
@@ -106,10 +112,13 @@ def main() -> None:
             nbformat.write(submission(kind, release, source), folder / f"s{number:03d}_{kind}.ipynb")
 
         rows = fixed_cost(folder, Path(scratch) / "fixed", args.fixed)
-        print(f"{'submission':<20}{'wall s':>8}{'cells s':>9}{'fixed s':>9}")
-        for student, wall, cells in rows:
-            print(f"{student:<20}{wall:>8.2f}{cells:>9.2f}{wall - cells:>9.2f}")
-        print(f"fixed cost per submission (median): {statistics.median(w - c for _, w, c in rows):.2f} s")
+        print(f"{'submission':<20}{'wall s':>8}{'cells s':>9}{'judges s':>10}{'fixed s':>9}")
+        for student, wall, cells, judged in rows:
+            print(f"{student:<20}{wall:>8.2f}{cells:>9.2f}{judged:>10.2f}{wall - cells - judged:>9.2f}")
+        later = rows[1:] or rows
+        print(f"fixed cost per submission, beyond its cells and the judges (median of all but the first): "
+              f"{statistics.median(w - c - j for _, w, c, j in later):.2f} s; with the judges "
+              f"{statistics.median(w - c for _, w, c, _ in later):.2f} s")
 
         scores, seconds = {}, {}
         for workers in (1, 2):

@@ -30,7 +30,14 @@ FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 class CheckFailed(AssertionError):
-    """A check found a wrong answer; the message says what is wrong and what to try."""
+    """A check found a wrong answer; the message says what is wrong and what to try.
+
+    ``mistake`` is the name of the known mistake the answer matched, if any (counted in the class report).
+    """
+
+    def __init__(self, message: str = "", mistake: str | None = None) -> None:
+        super().__init__(message)
+        self.mistake = mistake
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ def _named_mistake(
 ) -> CheckFailed | None:
     for mistake in mistakes:
         if _matches(got, np.asarray(mistake.output), rtol, atol):
-            return CheckFailed(f"{name}: {mistake.message}")
+            return CheckFailed(f"{name}: {mistake.message}", mistake=mistake.name)
     return None
 
 
