@@ -82,6 +82,15 @@ SIGNALS = {
 }
 
 
+def restore_environ(saved: dict[str, str | None]) -> None:
+    """Put environment variables back as they were (None: was not set)."""
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def is_test_cell(cell: Any) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
@@ -155,11 +164,7 @@ class JudgedExecute(Execute):
             self.set_widgets_metadata()
             self._write_verdicts()
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            restore_environ(saved)
             shutil.rmtree(self._exchange, ignore_errors=True)
         return self.nb, self.resources
 

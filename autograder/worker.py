@@ -27,7 +27,7 @@ def main(root: str) -> None:
     replies, sys.stdout = sys.stdout, sys.stderr  # whatever else prints, prints to the log
     config = PyFileConfigLoader("nbgrader_config.py", path=root).load_config()
     api = NbGraderAPI(coursedir=CourseDirectory(config=config, root=root), config=config)
-    import autograder.judge  # noqa: F401  (the preprocessors and the cases' machinery, imported once)
+    from autograder.judge import restore_environ  # also the preprocessors and the cases' machinery, imported once
 
     def reply(message: dict) -> None:
         print(REPLY + json.dumps(message), file=replies, flush=True)
@@ -47,11 +47,7 @@ def main(root: str) -> None:
         except Exception as err:  # reported to the grader, which flags the submission
             result = {"success": False, "error": f"{type(err).__name__}: {err}"}
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            restore_environ(saved)
         reply({"success": bool(result.get("success")), "log": result.get("log") or "", "error": result.get("error") or ""})
 
 
