@@ -24,6 +24,9 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Seconds per cell while autograding; the slowest hidden test (a timing comparison) takes about 5 s.
 c.Execute.timeout = 120
+# The kernel is killed when the notebook is done, not asked to shut down: nothing of it is kept (in the sandbox its
+# whole namespace goes), and a polite shutdown costs time on every submission.
+c.Execute.shutdown_kernel = "immediate"
 
 # nbgrader's own steps, with its Execute replaced by JudgedExecute: the hidden cases' verdicts are decided
 # in this process, outside the student's kernel, and written into the test cells before SaveAutoGrades

@@ -100,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100, help="submissions in the folder (default 100)")
     parser.add_argument("--fixed", type=int, default=6, help="submissions timed one by one for the fixed cost")
+    parser.add_argument("--fixed-only", action="store_true", help="measure the fixed cost only")
     args = parser.parse_args()
 
     source = nbformat.read(SOURCE_DIR / WEEK / NOTEBOOK, as_version=4)
@@ -120,6 +121,8 @@ def main() -> None:
               f"{statistics.median(w - c - j for _, w, c, j in later):.2f} s; with the judges "
               f"{statistics.median(w - c for _, w, c, _ in later):.2f} s")
 
+        if args.fixed_only:
+            return
         scores, seconds = {}, {}
         for workers in (1, 2):
             start = time.perf_counter()
