@@ -209,12 +209,22 @@ def mistakes_on(outputs: dict[str, Any], messages: dict[str, str]) -> list[Mista
 
 
 def expect(
-    answers: Answers, index: int, expected: Any, *, label: str = "", mistakes: list[Mistake] = (),
+    answers: Answers, index: int, expected: Any, *, label: str = "",
+    mistakes: list[Mistake] | Callable[[], list[Mistake]] = (),
     rtol: float = 1e-7, atol: float = 0.0, hint: str = "", arguments: Iterable[str] = (),
 ) -> float:
-    """Compare call ``index``'s result with ``expected``; return the max relative error."""
+    """Compare call ``index``'s result with ``expected``; return the max relative error.
+
+    ``mistakes`` may also be a function returning them, called only when the answer is wrong: some take seconds
+    to compute, which a correct answer (or none at all) should not cost the grader.
+    """
     got = answers.result(index, label, arguments)
     name = answers.name + (f" on {label}" if label else "")
+    if callable(mistakes):
+        try:
+            return check_array(name, got, expected, rtol=rtol, atol=atol, hint=hint)
+        except CheckFailed:
+            mistakes = mistakes()
     return check_array(name, got, expected, rtol=rtol, atol=atol, mistakes=mistakes, hint=hint)
 
 

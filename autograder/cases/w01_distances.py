@@ -76,7 +76,7 @@ def _expect_distances(answers: Answers, index: int, X: np.ndarray, Y: np.ndarray
     single = X.dtype == np.float32 or Y.dtype == np.float32
     rtol, atol = (1e-4, 1e-3 * scale) if single else (1e-7, 1e-7 * scale)
     return expect(answers, index, l2_distances(X, Y), label=label, rtol=rtol, atol=atol, arguments=("X", "Y"),
-                  mistakes=mistakes_on(mistake_outputs(X, Y), MISTAKES))
+                  mistakes=lambda: mistakes_on(mistake_outputs(X, Y), MISTAKES))
 
 
 def _pairs_case(pairs: list[tuple[np.ndarray, np.ndarray, str]], summary: str):

@@ -137,7 +137,7 @@ def _votes_case(calls: list[tuple[np.ndarray, np.ndarray, int, str]], summary: s
     def judge(answers: Answers, context: Context) -> str:
         for i, (dists, y_train, k, label) in enumerate(calls):
             expect(answers, i, knn_predict(dists, y_train, k), label=label, rtol=0, arguments=KNN_ARGUMENTS,
-                   mistakes=mistakes_on(knn_mistakes(dists, y_train, k), MISTAKES))
+                   mistakes=lambda: mistakes_on(knn_mistakes(dists, y_train, k), MISTAKES))
         return summary
 
     return {"calls": [Call((dists, y_train, k)) for dists, y_train, k, _ in calls]}, judge
@@ -186,15 +186,16 @@ def knn_mnist(rng: np.random.Generator):
     def judge(answers: Answers, context: Context) -> str:
         label = f"{MNIST_TEST:,} MNIST test digits, k={MNIST_K}"
         expected = knn_predict(dists, y_train, MNIST_K)
-        mistakes = mistakes_on(knn_mistakes(dists, y_train, MNIST_K), MISTAKES)
         got = answers.result(0, label, KNN_ARGUMENTS)
         try:
-            expect(answers, 0, expected, label=label, rtol=0, arguments=KNN_ARGUMENTS, mistakes=mistakes)
+            expect(answers, 0, expected, label=label, rtol=0, arguments=KNN_ARGUMENTS,
+                   mistakes=lambda: mistakes_on(knn_mistakes(dists, y_train, MNIST_K), MISTAKES))
         except CheckFailed as failure:
             if not (isinstance(got, np.ndarray) and got.shape == y_test.shape and got.dtype.kind in "iuf"):
                 raise
             raise CheckFailed(f"{failure} Test accuracy of these predictions: {np.mean(got == y_test):.3f}; "
-                              "they must be the votes of the k nearest training points on the distances given.") from None
+                              "they must be the votes of the k nearest training points on the distances given.",
+                              mistake=failure.mistake) from None
         accuracy = float(np.mean(np.asarray(got) == y_test))
         if accuracy < MNIST_MIN_ACCURACY:
             raise CheckFailed(f"{context.name}: {accuracy:.3f} test accuracy with k={MNIST_K} on MNIST; expected at least "
