@@ -123,7 +123,7 @@ class Box:
         self.shared.mkdir()
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.limits.disk},mode=0711,nosuid,nodev",
                         "dlfs-sandbox", str(self.shared)], check=True, capture_output=True)
-        for name in ("home", "tmp", "exchange", "ipc"):
+        for name in ("home", "tmp", "shm", "exchange", "ipc"):
             (self.shared / name).mkdir()
         self._seed_matplotlib_cache()
         return self

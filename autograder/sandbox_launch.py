@@ -70,17 +70,17 @@ def build_root(config: dict) -> None:
     root, shared = config["root"], config["shared"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here is seen outside
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
+    # /tmp first: the repository or the Python installation may lie under /tmp, and is then shown inside it.
+    for inside, folder in (("/tmp", "tmp"), ("/dev/shm", "shm")):
+        if (shared + "/").startswith(inside + "/"):
+            continue  # the shared folder itself lies there (the kernel's TMPDIR says where to write)
+        os.makedirs(root + inside, exist_ok=True)
+        _mount(os.path.join(shared, folder), root + inside, None, MS_BIND)
     for path in sorted(config["readonly"]):
         _show(path, root, writable=False)
     _show(shared, root, writable=True)
     for name in DEVICES:
         _show(f"/dev/{name}", root, writable=True)
-    for inside, folder in (("/tmp", "tmp"), ("/dev/shm", "shm")):
-        if (shared + "/").startswith(inside + "/"):
-            continue  # the shared folder itself lies there (the kernel's TMPDIR says where to write)
-        os.makedirs(os.path.join(shared, folder), exist_ok=True)
-        os.makedirs(root + inside, exist_ok=True)
-        _mount(os.path.join(shared, folder), root + inside, None, MS_BIND)
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
@@ -91,7 +91,8 @@ def hand_over(shared: str, uid: int, gid: int) -> None:
     for folder, dirs, files in os.walk(shared):
         for name in [*dirs, *files]:
             os.lchown(os.path.join(folder, name), uid, gid)
-    os.chmod(os.path.join(shared, "tmp"), 0o1777)
+    for folder in ("tmp", "shm"):
+        os.chmod(os.path.join(shared, folder), 0o1777)
 
 
 def drop(config: dict) -> None:
@@ -121,8 +122,8 @@ def main(argv: list[str]) -> None:
         config = json.load(handle)
     command = argv[3:]
     try:
+        hand_over(config["shared"], int(config["uid"]), int(config["gid"]))  # before anything is mounted inside it
         build_root(config)
-        hand_over(config["shared"], int(config["uid"]), int(config["gid"]))
         os.chroot(config["root"])
         os.chdir(config["cwd"])
         os.umask(0o077)
