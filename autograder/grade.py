@@ -142,8 +142,7 @@ def default_timeout(week: str) -> float:
 def record_timing(week: str, solution_seconds: float) -> Path:
     """Written by ``validate``: how long the solution takes to autograde (the base of the default time limit)."""
     record = SOURCE_DIR / week / TIMING
-    record.write_text(json.dumps({"solution_seconds": round(solution_seconds, 1),
-                                  "timeout": int(max(MIN_TIMEOUT, round(TIMEOUT_FACTOR * solution_seconds)))}) + "\n")
+    record.write_text(json.dumps({"solution_seconds": round(solution_seconds, 1)}) + "\n")
     return record
 
 
