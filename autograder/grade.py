@@ -151,13 +151,16 @@ def _sandbox(sandbox: Limits | None) -> Limits | None:
         print("grading WITHOUT the sandbox: the kernels run as this user, can read the course's files (gradebook, "
               "references, solutions) and other submissions, and can reach the network", file=sys.stderr, flush=True)
         return None
-    from autograder.sandbox import problems
+    from autograder.sandbox import problems, sweep
 
     found = problems()
     if found:
         raise SandboxUnavailable("the sandbox cannot run here: " + "; ".join(found) + ". Grade elsewhere, or pass "
                                  "--no-sandbox to grade without it (the kernels then run as you, read the course's "
                                  "files and reach the network).")
+    swept = sweep()
+    if swept:
+        print(f"removed {swept} sandbox folder(s) left by a grader that was killed", file=sys.stderr, flush=True)
     return sandbox
 
 

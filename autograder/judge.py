@@ -7,7 +7,8 @@ the notebook cell by cell as ``Execute`` does; around each test cell it
    restored it from the gradebook (a student cannot change it);
 2. builds each case's inputs and judge here, writes the inputs into a fresh exchange folder, and deletes
    any answers that were there;
-3. times the cell with this process's clock while the kernel runs it;
+3. times the cell while the kernel runs it: by the CPU time of every process in the sandbox
+   (:mod:`autograder.cpuclock`), or by this process's wall clock where there is no sandbox or no cgroup;
 4. reads the answers the cell wrote (data only, bounded in size), deletes them, and judges them;
 5. replaces the cell's outputs with the verdicts: a line starting with a tick per passed case, or one
    error per failed case, whose message is the diagnosis. nbgrader then scores the cell from these
@@ -178,12 +179,16 @@ class JudgedExecute(Execute):
         start = time.perf_counter()
         judges = self._prepare(calls) if calls is not None else {}
         self._judging += time.perf_counter() - start
+        cpu = self._box.cpu_seconds() if self._box is not None and calls is not None else None
         start = time.perf_counter()
         try:
             self.execute_cell(cell, index, store_history=True)
         except DeadKernelError:
             self._dead_in, self._death = index, self._death_cause()
         seconds = time.perf_counter() - start
+        if cpu is not None:  # the sandbox's CPU time, which a neighbouring worker cannot slow (autograder.cpuclock)
+            spent = self._box.cpu_seconds() - cpu
+            seconds = spent if spent > 0 else seconds
         if calls is None:
             return cell, self.resources
         sources = [c.source for c in self.nb.cells[:index] if c.cell_type == "code"]

@@ -99,8 +99,9 @@ def get_case(case_id: str) -> Case:
 class Context:
     """What the trusted side knows about the run besides the answers.
 
-    ``name``: the name of the student's function in the test cell; ``seconds``: the wall-clock time of
-    the cell (or of the probe, in-process), measured by the process that drives the kernel; ``sources``:
+    ``name``: the name of the student's function in the test cell; ``seconds``: the time the cell took, measured
+    outside the kernel: the CPU time of the sandbox's processes while grading (:mod:`autograder.cpuclock`), the wall
+    clock where no cgroup counts them, and this process's CPU time for the probe run in-process; ``sources``:
     the code of the notebook's cells before the test cell, as submitted (for rules about source code).
     """
 
@@ -259,8 +260,8 @@ def run_case(case_id: str, target: Any, *args: Any) -> str:
     with tempfile.TemporaryDirectory(prefix="dlfs-case-") as scratch:
         root = Path(scratch)
         write_inputs(root, case_id, inputs)
-        start = time.perf_counter()
+        start = time.process_time()  # CPU time, as the sandbox counts a graded cell's
         grading.run_probe(root, case_id, target, *args)
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
         answers = read_answers(root, case_id)
     return judge(Answers(answers, target_name(target)), Context(target_name(target), seconds, sources))

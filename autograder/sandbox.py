@@ -21,6 +21,7 @@ shared (a submission can be slow to others, not stop them), and it is no defence
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from functools import cache
 from pathlib import Path
 
 from autograder.course import REPO
+from autograder.cpuclock import CpuClock
 
 LAUNCH = Path(__file__).with_name("sandbox_launch.py")
 MiB = 1 << 20
@@ -43,8 +45,9 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"
 PASSED = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "DLFS_BUDGET", "DLFS_DATA")
 #: The uids of sandboxed kernels: FIRST_UID + the nbgrader process's pid, unique among the running graders.
 FIRST_UID = 200_000
-#: Where the boxes are made.
+#: Where the boxes are made: ``BASE/dlfs-sandbox-<grader's pid>-<random>``.
 BASE = "/var/tmp"
+FOLDER = "dlfs-sandbox-"
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,39 @@ def problems() -> tuple[str, ...]:
     return ()
 
 
+def _owner_alive(name: str) -> bool:
+    """Whether the grader that made the box ``<FOLDER><pid>-<random>`` still runs (an unparsable name: no)."""
+    pid = name[len(FOLDER):].split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def sweep() -> int:
+    """Remove the boxes (and their cgroups) of graders that no longer run: one killed by SIGKILL leaves its box's
+    tmpfs mounted and its folder behind (its kernels died with it). Returns how many boxes were removed."""
+    from autograder import cpuclock
+
+    removed = 0
+    for folder in Path(BASE).glob(f"{FOLDER}*") if os.path.isdir(BASE) else []:
+        if _owner_alive(folder.name):
+            continue
+        subprocess.run(["umount", "--lazy", str(folder / "shared")], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += not folder.exists()
+    for group in cpuclock.folders():
+        if not _owner_alive(FOLDER + group.name[len(cpuclock.PREFIX):]):
+            with contextlib.suppress(OSError):
+                group.rmdir()  # only an empty one can be removed: a process still in it keeps it
+    return removed
+
+
 class Box:
     """One kernel's sandbox: a folder for its new root, a size-limited tmpfs shared with the grader, a uid."""
 
@@ -117,7 +153,8 @@ class Box:
 
     def __enter__(self) -> Box:
         # Not under /tmp, which the kernel gets a folder of the shared tmpfs as.
-        self.folder = Path(tempfile.mkdtemp(prefix="dlfs-sandbox-", dir=BASE if os.path.isdir(BASE) else None))
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER}{os.getpid()}-", dir=BASE if os.path.isdir(BASE) else None))
+        self.cpu = CpuClock.create(self.folder.name[len(FOLDER):])
         (self.folder / "root").mkdir()
         self.shared = self.folder / "shared"
         self.shared.mkdir()
@@ -131,6 +168,13 @@ class Box:
     def __exit__(self, *exc: object) -> None:
         subprocess.run(["umount", "--lazy", str(self.shared)], capture_output=True)
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.cpu is not None:
+            self.cpu.remove()
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds spent so far by all the processes of this sandbox (:mod:`autograder.cpuclock`), or None where
+        this machine gives no cgroup to count them in."""
+        return self.cpu.seconds() if self.cpu is not None else None
 
     @property
     def home(self) -> Path:
@@ -188,7 +232,7 @@ class Box:
         config = {
             "root": str(self.folder / "root"), "shared": str(self.shared), "cwd": str(self.home),
             "readonly": self.readonly(), "uid": self.uid, "gid": self.gid, "limits": limits,
-            "env": self.environment(),
+            "env": self.environment(), "cgroups": [str(self.cpu.procs)] if self.cpu is not None else [],
         }
         path = self.folder / "config.json"
         path.write_text(json.dumps(config))

@@ -8,9 +8,11 @@ Usage (from :mod:`autograder.sandbox`, never by hand)::
 CONFIG (JSON, written by the grader and readable by root only) holds ``root`` (an empty folder to build the new
 root in), ``readonly`` (paths shown read-only at their own place: the system, the Python installation, ``dlfs/``
 and ``data/``), ``shared`` (the one writable folder, a size-limited tmpfs the grader mounted: home, /tmp,
-the exchange folder and the kernel's sockets), ``cwd``, ``uid``/``gid``, ``limits`` (resource name -> value)
-and ``env`` (the kernel's whole environment). Nothing else of the machine exists for the kernel: not the
-repository's ``autograder/``, ``solutions/`` or source notebooks, not the gradebook, not other submissions.
+the exchange folder and the kernel's sockets), ``cwd``, ``uid``/``gid``, ``limits`` (resource name -> value),
+``env`` (the kernel's whole environment) and ``cgroups`` (the ``cgroup.procs`` files this process joins first, so
+that the CPU time of everything it starts is counted: :mod:`autograder.cpuclock`). Nothing else of the machine
+exists for the kernel: not the repository's ``autograder/``, ``solutions/`` or source notebooks, not the
+gradebook, not other submissions.
 
 Standard library only, and run with ``python -I``: nothing here may import from the repository.
 """
@@ -122,6 +124,9 @@ def main(argv: list[str]) -> None:
         config = json.load(handle)
     command = argv[3:]
     try:
+        for procs in config.get("cgroups", []):  # before anything starts: every process here is counted
+            with open(procs, "w") as handle:
+                handle.write("0")
         hand_over(config["shared"], int(config["uid"]), int(config["gid"]))  # before anything is mounted inside it
         build_root(config)
         os.chroot(config["root"])

@@ -176,3 +176,52 @@ def test_the_box_leaves_no_mount_and_no_folder():
         assert str(box.shared) in open("/proc/self/mounts").read()
     assert not folder.exists()
     assert str(folder) not in open("/proc/self/mounts").read()
+    assert box.cpu is None or not box.cpu.folder.exists(), "the box's cgroup was left behind"
+
+
+def burn(seconds: float) -> str:
+    return f"import time\nt = time.process_time()\nwhile time.process_time() - t < {seconds}: pass\n"
+
+
+def test_the_cpu_clock_counts_every_process_of_the_sandbox_also_one_left_behind():
+    """The speed cases' clock: a thread's, a child's and a daemon's CPU time count, none can hide outside."""
+    with sandbox.Box(SMALL) as box:
+        if box.cpu is None:
+            pytest.skip("this machine gives no cgroup to count a sandbox's CPU time in (cells are timed by the wall)")
+        before = box.cpu_seconds()
+        code = (burn(0.3) + "import os, threading\n"
+                f"threading.Thread(target=exec, args=({burn(0.3)!r},)).start()\n"
+                f"if os.fork() == 0:\n    exec({burn(0.3)!r})\n    os._exit(0)\n"
+                f"if os.fork() == 0:\n    if os.fork() == 0:\n        exec({burn(0.3)!r})\n    os._exit(0)\n"
+                "os.wait(); os.wait()\nimport time; time.sleep(1)\n")
+        run = subprocess.run(box.command([sys.executable, "-c", code]), capture_output=True, text=True, timeout=60)
+        spent = box.cpu_seconds() - before
+    assert run.returncode == 0, run.stderr
+    assert 1.2 <= spent < 3.0, f"{spent:.2f} s of CPU counted for 1.2 s spent in four places"
+
+
+def test_the_cpu_clock_is_not_slowed_by_a_neighbour():
+    """Two sandboxes busy on one core each, and a third process: each sandbox's CPU time is its own work only."""
+    with sandbox.Box(SMALL) as first, sandbox.Box(SMALL) as second:
+        if first.cpu is None:
+            pytest.skip("this machine gives no cgroup to count a sandbox's CPU time in")
+        runs = [subprocess.Popen(box.command([sys.executable, "-c", burn(0.5)])) for box in (first, second, first)]
+        assert [run.wait(timeout=60) for run in runs] == [0, 0, 0]
+        mine, theirs = first.cpu_seconds(), second.cpu_seconds()
+    assert 1.0 <= mine < 1.5 and 0.5 <= theirs < 0.9, (mine, theirs)
+
+
+def test_a_killed_graders_boxes_are_swept_and_a_live_ones_are_not():
+    """A grader killed by SIGKILL cannot unmount its box: the next `grade` removes it (and its cgroup)."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = Path(sandbox.BASE) / f"{sandbox.FOLDER}{dead.pid}-test"
+    (stale / "shared").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "dlfs-sandbox", str(stale / "shared")], check=True)
+    (stale / "shared" / "home").mkdir()
+    clock = sandbox.CpuClock.create(stale.name[len(sandbox.FOLDER):])
+    with sandbox.Box(SMALL) as live:
+        assert sandbox.sweep() >= 1
+        assert live.folder.exists() and str(live.shared) in open("/proc/self/mounts").read()
+    assert not stale.exists() and str(stale) not in open("/proc/self/mounts").read()
+    assert clock is None or not clock.folder.exists()

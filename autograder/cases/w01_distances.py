@@ -141,7 +141,7 @@ def no_loops_speed(rng: np.random.Generator):
     """Correct on 200 x 500 rows of 784 features and at least 20x faster than two Python loops.
 
     The inputs are new at every grading (no answer can be prepared in advance); the cell is timed by
-    the process that drives the kernel, the two-loop baseline by this one.
+    the process that drives the kernel (its sandbox's CPU time), the two-loop baseline by this one's CPU time.
     """
     N, M, D = SPEED_SHAPE
     pairs = [(rng.random((N, D)), rng.random((M, D)), f"X {(N, D)}, Y {(M, D)}") for _ in range(SPEED_CALLS)]
