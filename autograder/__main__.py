@@ -57,7 +57,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     sandbox = None if args.no_sandbox else Limits(memory=args.memory * MiB) if args.memory else REQUIRED
     try:
         results = grade(week, args.submissions, out, timeout=args.timeout, lms=args.lms, sandbox=sandbox,
-                        workers=args.workers, only=set(args.student) if args.student else None)
+                        workers=args.workers, only=set(args.student) if args.student else None, dask=args.dask)
     except (ValueError, FileExistsError, SandboxUnavailable) as err:
         raise SystemExit(str(err)) from None
     print(summary(results))
@@ -103,6 +103,9 @@ def parser() -> argparse.ArgumentParser:
                        help="seconds per submission (default: 4 times what the solution took in the last `validate`, "
                             "at least 120; 900 when never validated)")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded at once (default 1; about one per core)")
+    grade.add_argument("--dask", metavar="ADDRESS",
+                       help="grade on a Dask cluster: its scheduler's address (tcp://host:8786), or 'local' for a "
+                            "LocalCluster of --workers processes (needs `distributed`; see autograder/cluster.py)")
     grade.add_argument("--student", action="append", metavar="ID",
                        help="regrade only this student (repeatable); the other rows of grades.csv are kept")
     grade.add_argument("--memory", type=int, metavar="MiB", help="memory limit of each kernel (default 6144)")

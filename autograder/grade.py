@@ -16,9 +16,9 @@ import re
 import shutil
 import signal
 import sys
-import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +49,8 @@ class Result:
     max_score: float | None = None
     reason: str = ""
     cells: dict[str, tuple[float, float]] = field(default_factory=dict)
-    seconds: float = float("nan")
+    seconds: float = float("nan")  # wall time of grading it (timings.csv, not grades.csv: runs stay byte-identical)
+    judge_seconds: float = float("nan")  # of which the judges took (building inputs, checking answers)
 
 
 def read_submission(path: Path) -> nbformat.NotebookNode:
@@ -92,18 +93,42 @@ def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout
 
 
 def write_grades(results: list[Result], path: Path) -> None:
-    """grades.csv: one row per submission, with the points of every test cell."""
+    """grades.csv: one row per submission, with the points of every test cell. Nothing measured goes in it, so two
+    runs on the same submissions (local, with workers, on Dask) write the same bytes; the times go to timings.csv."""
     tests = sorted({name for result in results for name in result.cells})
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student_id", "status", "score", "max_score", "reason", "seconds", *tests])
+        writer.writerow(["student_id", "status", "score", "max_score", "reason", *tests])
         for r in results:
             writer.writerow(
                 [r.student, r.status, "" if r.score is None else f"{r.score:g}",
                  "" if r.max_score is None else f"{r.max_score:g}", r.reason,
-                 "" if r.seconds != r.seconds else f"{r.seconds:.1f}",
                  *(f"{r.cells[t][0]:g}" if t in r.cells else "" for t in tests)]
             )
+
+
+def _seconds(value: float) -> str:
+    return "" if value != value else f"{value:.1f}"
+
+
+def write_timings(results: list[Result], path: Path) -> None:
+    """timings.csv: per submission, the wall time of grading it and the part the judges took (seconds)."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "seconds", "judge_seconds"])
+        for r in results:
+            writer.writerow([r.student, _seconds(r.seconds), _seconds(r.judge_seconds)])
+
+
+def _take_judge_seconds(out: Path, result: Result) -> None:
+    """Move the judges' time out of the verdicts file (which then holds verdicts only) into the result."""
+    path = out / report.VERDICTS / f"{result.student}.json"
+    try:
+        record = json.loads(path.read_text())
+        result.judge_seconds = float(record.pop("judge_seconds"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return
+    path.write_text(json.dumps(record, indent=1))
 
 
 def import_submissions(archive: Path, out: Path, lms: str = "auto") -> tuple[Path, list[Result]]:
@@ -164,23 +189,32 @@ def _sandbox(sandbox: Limits | None) -> Limits | None:
     return sandbox
 
 
+def hidden_text(week: str) -> set[str]:
+    """The lines no feedback page may show: the hidden tests' source, the references and the checks' code."""
+    source = nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4)
+    return notebooks.secret_lines(source, notebooks.HIDDEN) | reference_code() | checking_code()
+
+
 def grade(week: str, folder: Path, out: Path, timeout: float | None = None, lms: str = "auto",
-          sandbox: Limits | None = REQUIRED, workers: int = 1, only: set[str] | None = None) -> list[Result]:
+          sandbox: Limits | None = REQUIRED, workers: int = 1, only: set[str] | None = None,
+          dask: str | None = None) -> list[Result]:
     """Grade every ``*.ipynb`` in ``folder`` (or in an LMS zip export); write ``out/grades.csv``,
-    ``out/feedback/<id>.html`` and the class report (:mod:`autograder.report`). Entries of a zip that map no student
-    are rows of grades.csv, flagged with why.
+    ``out/timings.csv``, ``out/feedback/<id>.html`` and the class report (:mod:`autograder.report`). Entries of a
+    zip that map no student are rows of grades.csv, flagged with why.
 
     ``sandbox``: the limits of each kernel's sandbox (:mod:`autograder.sandbox`), or None to grade without it.
     ``workers``: submissions graded at once, each worker in a temporary course of its own (this process alone
-    writes grades.csv). ``only``: regrade these students, keeping every other row of an existing grades.csv.
+    writes ``out/``). ``dask``: grade on a Dask cluster instead, at this scheduler address, or ``local`` for a
+    LocalCluster of ``workers`` processes (:mod:`autograder.cluster`); the outputs are the same.
+    ``only``: regrade these students, keeping every other row of an existing grades.csv.
     ``timeout``: seconds per submission (default: :func:`default_timeout`).
     """
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     timeout = timeout or default_timeout(week)
     sandbox = _sandbox(sandbox)
-    if workers > 1 and sandbox is None:
-        raise SandboxUnavailable("--workers needs the sandbox: without it, a change to the course's files could not "
-                                 "be traced to the one submission that made it.")
+    if (workers > 1 or dask) and sandbox is None:
+        raise SandboxUnavailable("--workers and --dask need the sandbox: without it, a change to the course's files "
+                                 "could not be traced to the one submission that made it.")
     unmapped: list[Result] = []
     if folder.is_file() and folder.suffix.lower() == ".zip":
         folder, unmapped = import_submissions(folder, out, lms)
@@ -192,56 +226,38 @@ def grade(week: str, folder: Path, out: Path, timeout: float | None = None, lms:
         paths, unmapped = [p for p in paths if p.stem in only], []
     if not paths and not unmapped:
         raise SystemExit(f"No notebooks (*.ipynb) in {folder}.")
-    source = nbformat.read(SOURCE_DIR / week / NOTEBOOK, as_version=4)
-    secrets = notebooks.secret_lines(source, notebooks.HIDDEN) | reference_code() | checking_code()
-    snapshot, lock, stopping = Snapshot(), threading.Lock(), threading.Event()
-    courses: queue.Queue[Course] = queue.Queue()
-
-    def grade_one(path: Path) -> Result:
-        course = courses.get()
-        try:
-            start = time.perf_counter()
-            result = _grade_one(course, path, out, secrets, timeout)
-            result.seconds = time.perf_counter() - start
-        finally:
-            courses.put(course)
-        if stopping.is_set():  # the run was stopped: the course files are restored once, at the end
-            return result
-        with lock:
-            touched = snapshot.restore(out / "quarantine" / result.student)
-        if touched:  # its verdicts may have been judged by altered code: not to be trusted
-            (out / "feedback" / f"{result.student}.html").unlink(missing_ok=True)
-            result = Result(result.student, "flagged", reason=f"the submission changed the course's files "
-                            f"({', '.join(touched[:3])}{', ...' if len(touched) > 3 else ''}); they were "
-                            f"restored (its versions are in quarantine/{result.student}/) and the "
-                            "submission needs a look by hand", seconds=result.seconds)
-        return result
-
+    # Largest notebooks first (the solved ones run longest): less time with one worker idle at the end.
+    paths = sorted(paths, key=_size, reverse=True)
+    snapshot = Snapshot()
     results = []
     # Stopped from outside (Ctrl-C, `kill`), the course files are still put back before the process ends:
     # a submission that rewrote them would otherwise leave them rewritten for the next run to trust.
     previous = signal.signal(signal.SIGTERM, _interrupted)
     try:
         with contextlib.ExitStack() as stack:
-            for _ in range(max(1, min(workers, len(paths)))):
-                courses.put(stack.enter_context(temporary_course(week, sandbox, persistent=True)))
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, workers)))
+            if dask:
+                try:
+                    from autograder import cluster
+                except ImportError as err:
+                    raise SystemExit(f"--dask needs Dask distributed ({err}): pip install 'distributed==2026.8.0' "
+                                     "(the version requirements-dev.txt pins)") from err
+
+                client = stack.enter_context(cluster.connect(dask, workers))
+                completed = cluster.run(client, week, paths, out, timeout, sandbox)
+            else:
+                completed = _local(stack, week, paths, out, timeout, sandbox, workers)
             progress = stack.enter_context(tqdm(total=len(paths), unit="notebook", file=sys.stderr,
                                                 disable=None, dynamic_ncols=True))
-            # Largest notebooks first (the solved ones run longest): less time with one worker idle at the end.
-            futures = [pool.submit(grade_one, path) for path in sorted(paths, key=_size, reverse=True)]
             try:
-                for future in as_completed(futures):
-                    result = future.result()
+                for result in completed:
+                    result = _after(result, snapshot, out)
                     shown = f"{result.score:g}/{result.max_score:g}" if result.score is not None else result.reason
                     progress.write(f"{result.student}: {result.status} {shown} ({result.seconds:.0f} s)",
                                    file=sys.stderr)
                     progress.update()
                     results.append(result)
             except BaseException:  # stopped: the workers' nbgrader processes and kernels stop with us
-                stopping.set()
-                for future in futures:
-                    future.cancel()
+                completed.close()
                 stop_running()
                 raise
     finally:
@@ -252,10 +268,55 @@ def grade(week: str, folder: Path, out: Path, timeout: float | None = None, lms:
                   file=sys.stderr, flush=True)
     results = sorted(results, key=lambda r: r.student) + unmapped
     if only is not None:
-        results = _merge(out / "grades.csv", results)
+        results = _merge(out, results)
     write_grades(results, out / "grades.csv")
+    write_timings(results, out / "timings.csv")
     report.write(out, results, week)
     return results
+
+
+def _local(stack: contextlib.ExitStack, week: str, paths: list[Path], out: Path, timeout: float,
+           sandbox: Limits | None, workers: int) -> Iterator[Result]:
+    """Grade ``paths`` on this machine, ``workers`` at a time, each worker in a temporary course of its own;
+    yield each Result as it completes."""
+    secrets = hidden_text(week)
+    courses: queue.Queue[Course] = queue.Queue()
+    for _ in range(max(1, min(workers, len(paths)))):
+        courses.put(stack.enter_context(temporary_course(week, sandbox, persistent=True)))
+    pool = stack.enter_context(ThreadPoolExecutor(max_workers=max(1, workers)))
+
+    def grade_one(path: Path) -> Result:
+        course = courses.get()
+        try:
+            start = time.perf_counter()
+            result = _grade_one(course, path, out, secrets, timeout)
+            result.seconds = time.perf_counter() - start
+            return result
+        finally:
+            courses.put(course)
+
+    futures = [pool.submit(grade_one, path) for path in paths]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def _after(result: Result, snapshot: Snapshot, out: Path) -> Result:
+    """A graded result, checked: the course's files put back if it changed them (and then flagged), the judges'
+    time moved out of its verdicts file."""
+    _take_judge_seconds(out, result)
+    touched = snapshot.restore(out / "quarantine" / result.student)
+    if not touched:
+        return result
+    # Its verdicts may have been judged by altered code: not to be trusted.
+    (out / "feedback" / f"{result.student}.html").unlink(missing_ok=True)
+    return Result(result.student, "flagged", reason=f"the submission changed the course's files "
+                  f"({', '.join(touched[:3])}{', ...' if len(touched) > 3 else ''}); they were "
+                  f"restored (its versions are in quarantine/{result.student}/) and the "
+                  "submission needs a look by hand", seconds=result.seconds, judge_seconds=result.judge_seconds)
 
 
 def _size(path: Path) -> int:
@@ -265,10 +326,15 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _merge(path: Path, fresh: list[Result]) -> list[Result]:
-    """The rows of an existing grades.csv with ``fresh`` results in place of their students' rows."""
+def _merge(out: Path, fresh: list[Result]) -> list[Result]:
+    """The rows of an existing ``out/grades.csv`` (and their times in timings.csv) with ``fresh`` results in place
+    of their students' rows."""
+    path = out / "grades.csv"
     if not path.exists():
         return fresh
+    times: dict[str, dict[str, str]] = {}
+    with contextlib.suppress(OSError), (out / "timings.csv").open(newline="") as handle:
+        times = {row["student_id"]: row for row in csv.DictReader(handle)}
     by_student = {r.student: r for r in fresh}
     merged = []
     with path.open(newline="") as handle:
@@ -276,11 +342,12 @@ def _merge(path: Path, fresh: list[Result]) -> list[Result]:
             if row["student_id"] in by_student:
                 merged.append(by_student.pop(row["student_id"]))
                 continue
-            fixed = {"student_id", "status", "score", "max_score", "reason", "seconds"}
+            fixed = {"student_id", "status", "score", "max_score", "reason", "seconds"}  # seconds: before timings.csv
             cells = {k: (float(v), float("nan")) for k, v in row.items() if k not in fixed and v not in ("", None)}
+            timed = times.get(row["student_id"], {})
             merged.append(Result(row["student_id"], row["status"], float(row["score"]) if row["score"] else None,
                                  float(row["max_score"]) if row["max_score"] else None, row["reason"], cells,
-                                 float(row.get("seconds") or "nan")))
+                                 float(timed.get("seconds") or "nan"), float(timed.get("judge_seconds") or "nan")))
     return sorted([*merged, *by_student.values()], key=lambda r: r.student)
 
 

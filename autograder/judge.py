@@ -175,6 +175,7 @@ class JudgedExecute(Execute):
             if calls is not None:
                 why = f"the kernel died{self._death} while running cell {self._dead_in + 1}, so this cell never ran"
                 cell.outputs = [failed_output(c.case_id, f"no answer recorded: {why}.") for c in calls]
+                self._record(cell, index, calls)
             return cell, self.resources
         start = time.perf_counter()
         judges = self._prepare(calls) if calls is not None else {}
@@ -195,15 +196,19 @@ class JudgedExecute(Execute):
         start = time.perf_counter()
         cell.outputs = [self._verdict(call, judges[call.case_id], cell, index, seconds, sources) for call in calls]
         self._judging += time.perf_counter() - start
+        self._record(cell, index, calls)
+        shutil.rmtree(self._exchange / "inputs", ignore_errors=True)
+        shutil.rmtree(self._exchange / "answers", ignore_errors=True)
+        return cell, self.resources
+
+    def _record(self, cell: Any, index: int, calls: list[HiddenCall]) -> None:
+        """Keep the verdicts now in the cell's outputs for the class report (:meth:`_write_verdicts`)."""
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", f"cell {index + 1}")
         for call, output in zip(calls, cell.outputs):
             failed = output.get("output_type") == "error"
             self._verdicts.append({"cell": grade_id, "case": call.case_id, "passed": not failed,
                                    "mistake": output.pop("_mistake", None),
                                    "message": str(output.get("evalue", "")).split(": ", 1)[-1] if failed else ""})
-        shutil.rmtree(self._exchange / "inputs", ignore_errors=True)
-        shutil.rmtree(self._exchange / "answers", ignore_errors=True)
-        return cell, self.resources
 
     def _prepare(self, calls: list[HiddenCall]) -> dict[str, Any]:
         """Fresh exchange folders holding this cell's inputs only; return each case's judge."""
