@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from autograder import notebooks, report
 from autograder.build import checking_code, reference_code
-from autograder.course import NOTEBOOK, SOURCE_DIR, Course, NbgraderError, stop_running, temporary_course
+from autograder.course import NOTEBOOK, REPO, SOURCE_DIR, WEEKS, Course, NbgraderError, stop_running, temporary_course
 from autograder.integrity import Snapshot
 from autograder.sandbox import Limits
 
@@ -54,9 +54,23 @@ class Result:
 
 
 def read_submission(path: Path) -> nbformat.NotebookNode:
-    """Read and validate a notebook; ValueError with a short reason when it is not one."""
+    """Read and validate a notebook (an older format is converted to 4, as Jupyter does); ValueError with a short
+    reason when it is not one: an empty file, text that is not UTF-8, not JSON, not a notebook's schema."""
     try:
-        nb = nbformat.read(path, as_version=4)
+        data = path.read_bytes()
+    except OSError as err:
+        raise ValueError(f"the file cannot be read ({err.strerror})") from err
+    if not data.strip():
+        raise ValueError(f"an empty file ({len(data)} bytes): the notebook was not saved, or not uploaded whole")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        where = ("UTF-16 text" if data[:2] in (b"\xff\xfe", b"\xfe\xff")
+                 else f"byte 0x{data[err.start]:02x} at offset {err.start}")
+        raise ValueError(f"not UTF-8 ({where}), the encoding Jupyter saves notebooks in: another program re-encoded "
+                         "it; open it in Jupyter and save it again") from err
+    try:
+        nb = nbformat.reads(text, as_version=4)
         nbformat.validate(nb)
     except Exception as err:  # malformed JSON, wrong schema, unreadable bytes: all mean "not a notebook"
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
@@ -73,6 +87,9 @@ def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout
         nb = read_submission(path)
     except ValueError as err:
         return Result(student, "flagged", reason=str(err))
+    wrong = _not_this_assignment(nb, course)
+    if wrong:
+        return Result(student, "flagged", reason=wrong)
     verdicts = out / report.VERDICTS / f"{student}.json"
     verdicts.unlink(missing_ok=True)  # from an earlier run: a submission graded now has this run's or none
     try:
@@ -81,7 +98,7 @@ def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout
         score, max_score, cells = course.scores(student)
         page = course.feedback(student)
     except NbgraderError as err:
-        return Result(student, "flagged", reason=str(err).splitlines()[0])
+        return Result(student, "flagged", reason=nbgrader_reason(str(err)))
     # What the student wrote is theirs to see, whatever it coincides with.
     own = "\n".join(notebooks.notebook_text_lines(nb))
     shown = notebooks.leaked_into(notebooks.html_text(page.read_text()), {s for s in secrets if s not in own})
@@ -90,6 +107,40 @@ def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout
                       f"({shown[0]!r}); not written (fix the source notebook)", cells)
     shutil.copy(page, out / "feedback" / f"{student}.html")
     return Result(student, "graded", score, max_score, "", cells)
+
+
+def _graded_ids(nb: nbformat.NotebookNode) -> set[str]:
+    return {c.metadata["nbgrader"].get("grade_id") for c in nb.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("grade_id")}
+
+
+def _not_this_assignment(nb: nbformat.NotebookNode, course: Course) -> str:
+    """Why ``nb`` is not the course's assignment at all (none of its graded cells is there), or ""."""
+    expected = _graded_ids(nbformat.read(course.release, as_version=4))
+    if _graded_ids(nb) & expected:
+        return ""
+    reason = f"not {course.week}'s assignment: none of its {len(expected)} graded cells is in the notebook"
+    for week in WEEKS:
+        release = REPO / week / NOTEBOOK
+        if week != course.week and release.exists() and _graded_ids(nb) & _graded_ids(nbformat.read(release, 4)):
+            return f"{reason} (it is {week}'s)"
+    return reason
+
+
+#: An exception's last line in nbgrader's log, e.g. "ValidationError: Notebook failed to validate; ...".
+_EXCEPTION = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
+
+
+def nbgrader_reason(message: str) -> str:
+    """A flag's reason from an NbgraderError: its first line, with the exception nbgrader met when there is one
+    (not its closing "see the traceback above")."""
+    first, *rest = message.splitlines() or [""]
+    found = [m.groups() for m in map(_EXCEPTION.match, rest) if m and "see the the above" not in m.group(2)
+             and "see the above" not in m.group(2)]
+    if not found:
+        return first
+    name, text = found[-1]
+    return f"{first} {name}: {text.strip()[:300]}"
 
 
 def write_grades(results: list[Result], path: Path) -> None:

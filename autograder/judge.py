@@ -83,6 +83,19 @@ SIGNALS = {
 }
 
 
+#: Bytes of output the graded notebook keeps per cell and in all (the solutions' largest cell has 0.75 MB, all of
+#: week 5's 1.5 MB): a submission that prints without end gets a note, not a page of hundreds of megabytes.
+CELL_OUTPUT_LIMIT, OUTPUT_LIMIT = 2_000_000, 10_000_000
+
+
+def _output_size(content: dict) -> int:
+    """About the bytes an output message adds to the notebook (text, data, traceback)."""
+    size = len(content.get("text") or "") + len(str(content.get("evalue") or ""))
+    size += sum(len(line) for line in content.get("traceback") or [])
+    return size + sum(len(value) if isinstance(value, str) else len(json.dumps(value))
+                      for value in (content.get("data") or {}).values())
+
+
 def restore_environ(saved: dict[str, str | None]) -> None:
     """Put environment variables back as they were (None: was not set)."""
     for name, value in saved.items():
@@ -145,6 +158,7 @@ class JudgedExecute(Execute):
         for week in {protocol.week_of(c.case_id) for calls in plan.values() for c in calls}:
             protocol.load_week(week)  # imported now, before any student code runs
         self._plan, self._dead_in, self._death, self._verdicts, self._judging = plan, None, "", [], 0.0
+        self._cell_output, self._output, self._cut = {}, 0, set()
         self._exchange = self._box.exchange if self._box else Path(tempfile.mkdtemp(prefix="dlfs-exchange-"))
         saved = {name: os.environ.get(name)
                  for name in (EXCHANGE, "PYTHONPATH", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
@@ -200,6 +214,29 @@ class JudgedExecute(Execute):
         shutil.rmtree(self._exchange / "inputs", ignore_errors=True)
         shutil.rmtree(self._exchange / "answers", ignore_errors=True)
         return cell, self.resources
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's output handler, with a limit on what a cell and the notebook keep (CELL_OUTPUT_LIMIT,
+        OUTPUT_LIMIT): past it, one note says what was dropped, and the rest of the cell's output is dropped."""
+        if cell_index in self._cut:
+            return None
+        size = _output_size(msg.get("content") or {})
+        kept = self._cell_output.get(cell_index, 0)
+        if kept + size > CELL_OUTPUT_LIMIT or self._output + size > OUTPUT_LIMIT:
+            self._cut.add(cell_index)
+            room = max(0, min(CELL_OUTPUT_LIMIT - kept, OUTPUT_LIMIT - self._output))
+            if msg.get("msg_type") == "stream" and room:  # the text up to the limit, then the note
+                msg["content"]["text"] = msg["content"]["text"][:room]
+                super().output(outs, msg, display_id, cell_index)
+                kept += room
+                self._output += room
+            note = (f"[the grader kept the first {kept:,} bytes of this cell's output and dropped the rest: at most "
+                    f"{CELL_OUTPUT_LIMIT:,} per cell and {OUTPUT_LIMIT:,} per notebook are kept]\n")
+            outs.append(new_output("stream", name="stderr", text=note))
+            return None
+        self._cell_output[cell_index] = kept + size
+        self._output += size
+        return super().output(outs, msg, display_id, cell_index)
 
     def _record(self, cell: Any, index: int, calls: list[HiddenCall]) -> None:
         """Keep the verdicts now in the cell's outputs for the class report (:meth:`_write_verdicts`)."""

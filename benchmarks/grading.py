@@ -1,10 +1,14 @@
 """Grading throughput: a folder of mixed week-1 submissions graded with 1 worker and with 2, in the sandbox, and
 the fixed cost of one submission beyond executing its cells.
 
-The submissions cycle through six kinds: the solution, the untouched stub, a partial one (two loops without the
-square root), the stub with ``one_hot`` solved, a hostile one (the hidden check patched to print a pass) and one
-whose kernel exits half-way. Both runs grade the same folder through ``autograder.grade.grade``; the scores of
-the two runs must be identical, or the script fails.
+The submissions cycle through seven kinds: the solution, the untouched stub, a partial one (two loops without the
+square root), the stub with ``one_hot`` solved, a hostile one (the hidden check patched to print a pass), one
+whose kernel exits half-way and a broken file (not JSON); ``--endless`` of them (default 2) are replaced by a loop
+that ignores Ctrl-C. First a clean run grades one submission of each kind but the endless alone; then both runs
+grade the whole folder through ``autograder.grade.grade`` with ``--timeout`` (default 60 s, about three times a
+solved submission under two workers). Every submission must be graded or flagged, each endless one flagged at the
+time limit, every other one must get its kind's score from the clean run, and the two runs must agree, or the
+script fails.
 
 The fixed cost: for a few submissions graded one at a time, the wall time of grading (nbgrader autograde, the
 sandboxed kernel's start and stop, the feedback page) minus the time the kernel spent executing cells (from the
@@ -38,7 +42,8 @@ from autograder.course import NOTEBOOK, SOURCE_DIR, temporary_course  # noqa: E4
 from autograder.grade import REQUIRED, _grade_one, grade  # noqa: E402
 
 WEEK = "week01_linear_algebra"
-KINDS = ("solved", "stub", "partial", "one_hot", "hostile", "crash")
+KINDS = ("solved", "stub", "partial", "one_hot", "hostile", "crash", "broken")
+ENDLESS = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
 
 
 def _grade_id(cell) -> str | None:
@@ -65,7 +70,16 @@ def submission(kind: str, release, source) -> nbformat.NotebookNode:
         nb.cells.insert(setup + 1, new_code_cell("import dlfs.grading\ndlfs.grading.check = lambda *a, **k: print('ok')"))
     if kind == "crash":
         nb.cells.insert(len(nb.cells) // 2, new_code_cell("import os\nos._exit(1)"))
+    if kind == "endless":
+        nb.cells.insert(len(nb.cells) // 2, new_code_cell(ENDLESS))
     return nb
+
+
+def write_submission(kind: str, release, source, path: Path) -> None:
+    if kind == "broken":
+        path.write_text('{"cells": [ {"cell_type": "code", "source": "not a notebook ')
+    else:
+        nbformat.write(submission(kind, release, source), path)
 
 
 def cell_seconds(graded: Path) -> float:
@@ -86,7 +100,8 @@ def fixed_cost(folder: Path, out: Path, count: int) -> list[tuple[str, float, fl
     rows = []
     (out / "feedback").mkdir(parents=True)
     with temporary_course(WEEK, REQUIRED, persistent=True) as course:
-        for path in sorted(folder.glob("*.ipynb"))[:count]:
+        timed = [p for p in sorted(folder.glob("*.ipynb")) if not p.stem.endswith(("_broken", "_endless"))]
+        for path in timed[:count]:
             start = time.perf_counter()
             _grade_one(course, path, out, set(), 600)
             wall = time.perf_counter() - start
@@ -101,6 +116,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100, help="submissions in the folder (default 100)")
     parser.add_argument("--fixed", type=int, default=6, help="submissions timed one by one for the fixed cost")
     parser.add_argument("--fixed-only", action="store_true", help="measure the fixed cost only")
+    parser.add_argument("--endless", type=int, default=2, help="endless submissions among them (default 2)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per submission (default 60)")
     args = parser.parse_args()
 
     source = nbformat.read(SOURCE_DIR / WEEK / NOTEBOOK, as_version=4)
@@ -109,8 +126,12 @@ def main() -> None:
         folder = Path(scratch) / "submissions"
         folder.mkdir()
         for number in range(args.count):
-            kind = KINDS[number % len(KINDS)]
-            nbformat.write(submission(kind, release, source), folder / f"s{number:03d}_{kind}.ipynb")
+            kind = "endless" if number >= args.count - args.endless else KINDS[number % len(KINDS)]
+            write_submission(kind, release, source, folder / f"s{number:03d}_{kind}.ipynb")
+        clean = Path(scratch) / "clean"
+        clean.mkdir()
+        for kind in KINDS:
+            write_submission(kind, release, source, clean / f"{kind}.ipynb")
 
         rows = fixed_cost(folder, Path(scratch) / "fixed", args.fixed)
         print(f"{'submission':<20}{'wall s':>8}{'cells s':>9}{'judges s':>10}{'fixed s':>9}")
@@ -123,15 +144,30 @@ def main() -> None:
 
         if args.fixed_only:
             return
+        expected = {r.student: (r.status, r.score) for r in grade(WEEK, clean, Path(scratch) / "clean_out",
+                                                                     timeout=args.timeout)}
+        print("clean run, one of each kind:", ", ".join(f"{k} {s} {p}" for k, (s, p) in expected.items()))
         scores, seconds = {}, {}
         for workers in (1, 2):
             start = time.perf_counter()
-            results = grade(WEEK, folder, Path(scratch) / f"out{workers}", workers=workers)
+            results = grade(WEEK, folder, Path(scratch) / f"out{workers}", timeout=args.timeout, workers=workers)
             seconds[workers] = time.perf_counter() - start
             scores[workers] = {r.student: (r.status, r.score) for r in results}
             per = statistics.mean(r.seconds for r in results)
             print(f"{workers} worker(s): {args.count} submissions in {seconds[workers]:.0f} s "
                   f"({seconds[workers] / args.count:.1f} s each; a submission takes {per:.1f} s of wall time)")
+            wrong = []
+            for r in results:
+                kind = r.student.split("_", 1)[1]
+                if kind == "endless":
+                    if not (r.status == "flagged" and "did not finish within" in r.reason):
+                        wrong.append(f"{r.student}: {r.status} {r.reason}")
+                elif (r.status, r.score) != expected[kind]:
+                    wrong.append(f"{r.student}: {r.status} {r.score}, the clean run gave {expected[kind]}")
+            if wrong or len(results) != args.count:
+                raise SystemExit(f"{workers} worker(s): {len(results)} rows; not as the clean run: {wrong}")
+            print(f"  all {len(results)} graded or flagged; every score as in the clean run; "
+                  f"{sum(r.status == 'flagged' for r in results)} flagged")
         if scores[1] != scores[2]:
             raise SystemExit(f"the two runs disagree: {set(scores[1].items()) ^ set(scores[2].items())}")
         print(f"speed-up with 2 workers: {seconds[1] / seconds[2]:.2f}x (same scores in both runs)")

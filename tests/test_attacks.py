@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -152,6 +153,13 @@ ATTACKS = {
         found += [p for p in glob.glob("/var/tmp/dlfs-sandbox-*/shared/home") if p != os.environ["HOME"]]
         print("SECRETS FOUND:", found if found else "none")
     """,
+    # 100 MB printed: the grader keeps the first megabyte of a cell's output, the page stays small
+    "huge_output": """
+        import sys
+        for _ in range(100):
+            sys.stdout.write("x" * 1_000_000 + "\\n")
+        print("HUGE OUTPUT:", "all written")  # never shown: the output was cut before
+    """,
     # tries to send something out
     "network": """
         import urllib.request
@@ -161,6 +169,38 @@ ATTACKS = {
         except Exception as err:
             print("NETWORK: none", type(err).__name__)
     """,
+}
+
+
+#: Graded in every `make test`; the others only in the full set (`pytest -m adversarial`, which CI runs too).
+QUICK = ("patch_check", "forge_answers", "kill_kernel", "change_course_files", "memory_bomb", "fork_bomb",
+         "read_secrets", "huge_output", "network")
+FULL = tuple(name for name in ATTACKS if name not in QUICK)
+
+
+def _with_cafe(nb: nbformat.NotebookNode) -> str:
+    """The notebook's JSON with a non-ASCII word in its first markdown cell."""
+    first = next(c for c in nb.cells if c.cell_type == "markdown")
+    first.source += "\n\nCafé notes — written elsewhere."
+    return nbformat.writes(nb)
+
+
+def _without_a_test_cell(path) -> None:
+    """The honest submission with the first hidden test cell deleted (of a task it did not solve)."""
+    nb = _base()
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_l2_two_loops_shapes"]
+    nbformat.write(nb, path)
+
+
+#: Attacks in the file rather than the code: (how the file is made, the status it must get, what its row says).
+FILES = {
+    "old_format": (lambda path: nbformat.write(_base(), path, version=3), "graded", ""),
+    "not_utf8": (lambda path: path.write_bytes(_with_cafe(_base()).encode("cp1252", errors="replace")), "flagged",
+                 "not UTF-8 (byte 0x"),
+    "empty": (lambda path: path.write_bytes(b""), "flagged", "an empty file"),
+    "deleted_test_cell": (_without_a_test_cell, "graded", ""),
+    "wrong_week": (lambda path: shutil.copy(REPO / "week02_backprop" / NOTEBOOK, path), "flagged",
+                   "not week01_linear_algebra's assignment"),
 }
 
 
@@ -186,15 +226,17 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def _graded(tmp_path_factory, attacks, files=()):
     folder = tmp_path_factory.mktemp("submissions")
     source = nbformat.read(SOURCE_DIR / WEEK / NOTEBOOK, as_version=4)
     release = nbformat.read(REPO / WEEK / NOTEBOOK, as_version=4)
     nbformat.write(notebooks.solved_submission(release, source), folder / "solved.ipynb")
     nbformat.write(_base(), folder / "honest.ipynb")
-    for name, code in ATTACKS.items():
-        nbformat.write(_with_attack(code), folder / f"{name}.ipynb")
+    for name in attacks:
+        nbformat.write(_with_attack(ATTACKS[name]), folder / f"{name}.ipynb")
+    for name in files:
+        FILES[name][0](folder / f"{name}.ipynb")
+    before_files = {p.name: _digest(p) for p in folder.iterdir()}
     protected = REPO / "autograder" / "cases" / "w01_broadcasting.py"
     before = _digest(protected)
     out = tmp_path_factory.mktemp("out")
@@ -202,7 +244,18 @@ def graded(tmp_path_factory):
     # which the other worker does not slow (by the wall clock it once fell to 19.6x against its 20x bar in CI).
     results = {r.student: r for r in grade(WEEK, folder, out, timeout=600, workers=2)}
     assert _digest(protected) == before, "a submission changed the course files"
+    assert {p.name: _digest(p) for p in folder.iterdir()} == before_files, "grading changed a submitted file"
     return results, out
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    return _graded(tmp_path_factory, QUICK, FILES)
+
+
+@pytest.fixture(scope="module")
+def graded_full(tmp_path_factory):
+    return _graded(tmp_path_factory, FULL)
 
 
 @pytest.fixture(scope="module")
@@ -225,12 +278,42 @@ def test_honest_submissions_keep_their_grades(graded):
     assert (results["honest"].status, results["honest"].score) == ("graded", HONEST)
 
 
-@pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.parametrize("attack", QUICK)
 def test_an_attack_earns_nothing(graded, attack):
     results, _ = graded
     result = results[attack]
     assert result.status == "graded", result.reason
     assert result.score <= HONEST, f"{attack} scored {result.score}"
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("attack", FULL)
+def test_an_attack_of_the_full_set_earns_nothing(graded_full, attack):
+    results, _ = graded_full
+    assert (results["solved"].score, results["honest"].score) == (39, HONEST)
+    result = results[attack]
+    assert result.status == "graded", result.reason
+    assert result.score <= HONEST, f"{attack} scored {result.score}"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_a_file_attack_is_graded_as_honest_or_flagged_with_its_reason(graded, name):
+    results, _ = graded
+    _, status, reason = FILES[name]
+    result = results[name]
+    assert result.status == status and reason in result.reason, result
+    if status == "graded":
+        assert result.score == HONEST
+
+
+def test_huge_output_is_cut_and_its_page_stays_small(graded):
+    results, out = graded
+    page = out / "feedback" / "huge_output.html"
+    assert results["huge_output"].score == HONEST
+    assert page.stat().st_size < 4_000_000, f"{page.stat().st_size:,} bytes"
+    text = notebooks.html_text(page.read_text())
+    assert "the grader kept the first 2,000,000 bytes of this cell's output" in text, text[-3000:]
+    assert "HUGE OUTPUT: all written" not in text
 
 
 @pytest.mark.parametrize("attack", ["memory_bomb", "fork_bomb", "network", "read_secrets", "change_course_files"])
@@ -265,7 +348,7 @@ def test_without_the_sandbox_changing_the_course_files_is_flagged_and_undone(uns
 def test_grades_csv_holds_every_submission(graded):
     _, out = graded
     with (out / "grades.csv").open() as handle:
-        assert {row["student_id"] for row in csv.DictReader(handle)} == {"solved", "honest", *ATTACKS}
+        assert {row["student_id"] for row in csv.DictReader(handle)} == {"solved", "honest", *QUICK, *FILES}
 
 
 def test_a_dead_kernel_still_gets_a_grade_and_a_reason(graded):
