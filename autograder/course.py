@@ -227,6 +227,10 @@ class Worker:
             _RUNNING.discard(self.process)
             self.process = None
             self.log.close()
+            if self.sandbox is not None:  # the box it was grading in is left mounted: removed now, not at the next run
+                from autograder.sandbox import sweep
+
+                sweep()
 
 
 @dataclass

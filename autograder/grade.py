@@ -110,8 +110,13 @@ def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout
 
 
 def _graded_ids(nb: nbformat.NotebookNode) -> set[str]:
-    return {c.metadata["nbgrader"].get("grade_id") for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("grade_id")}
+    """The ids of the answer and test cells of a notebook."""
+    found = set()
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if (meta.get("grade") or meta.get("solution")) and meta.get("grade_id"):
+            found.add(meta["grade_id"])
+    return found
 
 
 def _not_this_assignment(nb: nbformat.NotebookNode, course: Course) -> str:
@@ -119,7 +124,7 @@ def _not_this_assignment(nb: nbformat.NotebookNode, course: Course) -> str:
     expected = _graded_ids(nbformat.read(course.release, as_version=4))
     if _graded_ids(nb) & expected:
         return ""
-    reason = f"not {course.week}'s assignment: none of its {len(expected)} graded cells is in the notebook"
+    reason = f"not {course.week}'s assignment: none of its {len(expected)} answer and test cells is in the notebook"
     for week in WEEKS:
         release = REPO / week / NOTEBOOK
         if week != course.week and release.exists() and _graded_ids(nb) & _graded_ids(nbformat.read(release, 4)):

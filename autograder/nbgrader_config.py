@@ -28,6 +28,10 @@ c.Execute.timeout = 120
 # whole namespace goes), and a polite shutdown costs time on every submission.
 c.Execute.shutdown_kernel = "immediate"
 
+# A test cell the student deleted is put back from the gradebook (after the answer cell before it) and graded, as
+# any other: deleting a test neither earns its points nor loses those of work that passes it.
+c.OverwriteCells.add_missing_cells = True
+
 # nbgrader's own steps, with its Execute replaced by JudgedExecute: the hidden cases' verdicts are decided
 # in this process, outside the student's kernel, and written into the test cells before SaveAutoGrades
 # scores them (autograder/judge.py).

@@ -7,6 +7,7 @@ import hashlib
 import shutil
 import subprocess
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -140,6 +141,10 @@ def test_grade_flags_an_endless_submission_and_leaves_no_kernel(tmp_path):
     [result] = grade(WEEK, submissions, tmp_path / "out", timeout=15)
     assert result.status == "flagged" and "did not finish within 15 s" in result.reason
     assert kernels() - before == set(), "the looping kernel survived the time-out"
+    from autograder import sandbox
+
+    left = [p.name for p in Path(sandbox.BASE).glob(f"{sandbox.FOLDER}*") if not sandbox._owner_alive(p.name)]
+    assert left == [], f"the killed worker's sandbox was left behind: {left}"
     with (tmp_path / "out" / "grades.csv").open() as handle:
         assert "did not finish within 15 s" in handle.read()
 
