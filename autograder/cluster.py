@@ -87,6 +87,18 @@ def grade_task(name: str, notebook: bytes, timeout: float) -> tuple:
                 verdicts.read_bytes() if verdicts.exists() else None)
 
 
+def _each(futures: dict, waiting: list[Path], send) -> Iterator:
+    """The futures as they complete; after each, the next of ``waiting`` is sent (and added to ``futures``)."""
+    done = as_completed(list(futures))
+    for future in done:
+        yield future
+        if waiting:
+            path = waiting.pop(0)
+            future = send(path)
+            futures[future] = path
+            done.add(future)
+
+
 @contextlib.contextmanager
 def connect(address: str, workers: int) -> Iterator:
     """A Dask client: of the scheduler at ``address``, or of a new LocalCluster of ``workers`` worker processes
@@ -102,17 +114,23 @@ def connect(address: str, workers: int) -> Iterator:
         yield client
 
 
-def run(client, week: str, paths: list[Path], out: Path, timeout: float, sandbox: Limits | None) -> Iterator:
+def run(client, week: str, paths: list[Path], out: Path, timeout: float, sandbox: Limits | None,
+        one_at_a_time: bool = False) -> Iterator:
     """Grade ``paths`` on the cluster's workers; yield each Result as it completes, after writing its feedback page
-    and verdicts into ``out``. A task that fails (its worker died more often than Dask retries) is a flagged row."""
+    and verdicts into ``out``. A task that fails (its worker died more often than Dask retries) is a flagged row.
+    ``one_at_a_time``: each task is sent when the one before has finished (a timing alone)."""
     from autograder.grade import Result
 
     client.register_plugin(CoursePlugin(week, None if sandbox is None else asdict(sandbox)), name=PLUGIN)
     run_id = uuid.uuid4().hex[:8]
-    futures = {client.submit(grade_task, path.name, path.read_bytes(), timeout, key=f"dlfs-grade-{run_id}-{path.name}")
-               : path for path in paths}
+
+    def send(path: Path):
+        return client.submit(grade_task, path.name, path.read_bytes(), timeout, key=f"dlfs-grade-{run_id}-{path.name}")
+
+    futures = {send(path): path for path in (paths[:1] if one_at_a_time else paths)}
+    waiting = list(paths[1:]) if one_at_a_time else []
     try:
-        for future in as_completed(futures):
+        for future in _each(futures, waiting, send):
             path = futures[future]
             try:
                 result, page, verdicts = future.result()

@@ -52,6 +52,9 @@ class Case:
 
 
 CASES: dict[str, Case] = {}
+#: The mistake a speed case names when the answer is right but slower than its bar (a verdict ``grade`` gives
+#: only once the submission was timed alone: see :func:`autograder.grade.grade`).
+SLOW = "slower than required"
 
 
 def case(case_id: str, *, fresh: bool = False) -> Callable:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from autograder.fixtures import stored
-from autograder.protocol import Answers, Context, case, expect, mistakes_on
+from autograder.protocol import SLOW, Answers, Context, case, expect, mistakes_on
 from dlfs.checks import CheckFailed
 from dlfs.checks.source import loops_in, no_loops_failure
 from dlfs.grading import Call
@@ -157,7 +157,7 @@ def no_loops_speed(rng: np.random.Generator):
                 f"{context.name} took {per_call * 1e3:.1f} ms per call on {N} x {M} rows of {D} features, only "
                 f"{speedup:.1f}x faster than two Python loops ({loops * 1e3:.0f} ms); at least {MIN_SPEEDUP:.0f}x is "
                 "expected. Hint: expand |x - y|^2 = |x|^2 + |y|^2 - 2 x.y and use one matrix product; an (N, M, D) "
-                "broadcast array is slow and large."
+                "broadcast array is slow and large.", mistake=SLOW,
             )
         return f"{speedup:.0f}x faster than two Python loops ({per_call * 1e3:.1f} ms vs {loops * 1e3:.0f} ms)"
 

@@ -35,7 +35,7 @@ from autograder.cases.conv_reference import (
     pad2d,
 )
 from autograder.fixtures import stored
-from autograder.protocol import Answers, Context, case, mistakes_on
+from autograder.protocol import SLOW, Answers, Context, case, mistakes_on
 from dlfs.checks import CheckFailed, check_array
 from dlfs.checks.w04_im2col import (
     COL2IM_HINT,
@@ -609,7 +609,7 @@ def conv_fast_speed_case(rng: np.random.Generator):
                 f"{N} images of {H} x {W} ({C} -> {F} channels, {KH} x {KW} kernels), only {speedup:.0f}x faster than "
                 f"the naive loops ({naive:.1f} s); at least {MIN_SPEEDUP:.0f}x is expected. Hint: no Python loop over "
                 "images, filters or output positions: im2col (a strided view and one copy), one matrix product per "
-                "direction, and col2im looping over the kernel offsets only."
+                "direction, and col2im looping over the kernel offsets only.", mistake=SLOW,
             )
         return (f"{speedup:.0f}x faster than the naive loops ({per_pass * 1e3:.0f} ms per forward and backward pass "
                 f"of {N} MNIST-sized images vs {naive:.1f} s), and out, dx, dw, db are right on {len(problems)} problems")
