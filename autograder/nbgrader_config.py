@@ -28,6 +28,10 @@ c.Execute.timeout = 120
 # whole namespace goes), and a polite shutdown costs time on every submission.
 c.Execute.shutdown_kernel = "immediate"
 
+# Adjacent outputs of one stream are merged into one, as Jupyter shows them: how the kernel happened to split its
+# prints (it flushes on a timer) no longer changes the graded notebook or the feedback page between two runs.
+c.Execute.coalesce_streams = True
+
 # A test cell the student deleted is put back from the gradebook (after the answer cell before it) and graded, as
 # any other: deleting a test neither earns its points nor loses those of work that passes it.
 c.OverwriteCells.add_missing_cells = True
