@@ -18,7 +18,7 @@ import contextlib
 import time
 from pathlib import Path
 
-#: The prefix of the sandboxes' cgroups (the rest is the sandbox folder's name).
+#: The prefix of the sandboxes' folders and of their cgroups, which have their folders' names.
 PREFIX = "dlfs-sandbox-"
 
 
@@ -58,9 +58,9 @@ class CpuClock:
 
     @classmethod
     def create(cls, name: str) -> CpuClock | None:
-        """A new cgroup named ``PREFIX + name`` beside this process's own, or None where none can be made."""
+        """A new cgroup named ``name`` beside this process's own, or None where none can be made."""
         for kind, parent in _own_cgroups():
-            folder = parent / f"{PREFIX}{name}"
+            folder = parent / name
             try:
                 folder.mkdir()
             except OSError:

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -79,6 +80,14 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
 
 
 def _grade_one(course: Course, path: Path, out: Path, secrets: set[str], timeout: float) -> Result:
+    """Grade one submission in ``course``; the Result's ``seconds`` is the wall time it took."""
+    start = time.perf_counter()
+    result = _graded(course, path, out, secrets, timeout)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _graded(course: Course, path: Path, out: Path, secrets: set[str], timeout: float) -> Result:
     student = path.stem
     if not STUDENT_ID.match(student):
         return Result(path.name, "flagged", reason="the file name is not a usable student id "
@@ -119,17 +128,20 @@ def _graded_ids(nb: nbformat.NotebookNode) -> set[str]:
     return found
 
 
+@cache
+def _ids_in(release: Path) -> frozenset[str]:
+    """The answer and test cell ids of a release notebook (none when it does not exist), read once per run."""
+    return frozenset(_graded_ids(nbformat.read(release, as_version=4))) if release.exists() else frozenset()
+
+
 def _not_this_assignment(nb: nbformat.NotebookNode, course: Course) -> str:
-    """Why ``nb`` is not the course's assignment at all (none of its graded cells is there), or ""."""
-    expected = _graded_ids(nbformat.read(course.release, as_version=4))
-    if _graded_ids(nb) & expected:
+    """Why ``nb`` is not the course's assignment at all (none of its answer and test cells is there), or ""."""
+    found, expected = _graded_ids(nb), _ids_in(course.release)
+    if found & expected:
         return ""
     reason = f"not {course.week}'s assignment: none of its {len(expected)} answer and test cells is in the notebook"
-    for week in WEEKS:
-        release = REPO / week / NOTEBOOK
-        if week != course.week and release.exists() and _graded_ids(nb) & _graded_ids(nbformat.read(release, 4)):
-            return f"{reason} (it is {week}'s)"
-    return reason
+    other = next((w for w in WEEKS if w != course.week and found & _ids_in(REPO / w / NOTEBOOK)), None)
+    return f"{reason} (it is {other}'s)" if other else reason
 
 
 #: An exception's last line in nbgrader's log, e.g. "ValidationError: Notebook failed to validate; ...".
@@ -140,8 +152,7 @@ def nbgrader_reason(message: str) -> str:
     """A flag's reason from an NbgraderError: its first line, with the exception nbgrader met when there is one
     (not its closing "see the traceback above")."""
     first, *rest = message.splitlines() or [""]
-    found = [m.groups() for m in map(_EXCEPTION.match, rest) if m and "see the the above" not in m.group(2)
-             and "see the above" not in m.group(2)]
+    found = [m.groups() for m in map(_EXCEPTION.match, rest) if m and m.group(1) != "NbGraderException"]
     if not found:
         return first
     name, text = found[-1]
@@ -314,7 +325,8 @@ def grade(week: str, folder: Path, out: Path, timeout: float | None = None, lms:
                     results.append(result)
                 # A speed verdict is only given by a timing alone: side by side, a neighbour can slow a kernel
                 # (cache and memory traffic count in its CPU time too). Those found slow are timed again alone.
-                slow = [path for path in paths if any(r.student == path.stem and _too_slow(out, r) for r in results)]
+                slow_ids = {r.student for r in results if _too_slow(out, r.student)}
+                slow = [path for path in paths if path.stem in slow_ids]
                 if slow and (workers > 1 or dask):
                     progress.write(f"{len(slow)} found too slow while others were graded beside them: graded again, "
                                    "one at a time", file=sys.stderr)
@@ -355,10 +367,7 @@ def _local(stack: contextlib.ExitStack, week: str, paths: list[Path], out: Path,
     def grade_one(path: Path) -> Result:
         course = courses.get()
         try:
-            start = time.perf_counter()
-            result = _grade_one(course, path, out, secrets, timeout)
-            result.seconds = time.perf_counter() - start
-            return result
+            return _grade_one(course, path, out, secrets, timeout)
         finally:
             courses.put(course)
 
@@ -371,10 +380,10 @@ def _local(stack: contextlib.ExitStack, week: str, paths: list[Path], out: Path,
             future.cancel()
 
 
-def _too_slow(out: Path, result: Result) -> bool:
-    """Whether a speed case found this submission right but slower than its bar (its verdicts file says)."""
+def _too_slow(out: Path, student: str) -> bool:
+    """Whether a speed case found this student's submission right but slower than its bar (its verdicts say)."""
     try:
-        record = json.loads((out / report.VERDICTS / f"{result.student}.json").read_text())
+        record = json.loads((out / report.VERDICTS / f"{student}.json").read_text())
         return any(v.get("mistake") == protocol.SLOW for v in record["verdicts"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
+from autograder import cpuclock
 from autograder.course import REPO
 from autograder.cpuclock import CpuClock
 
@@ -47,7 +48,7 @@ PASSED = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONH
 FIRST_UID = 200_000
 #: Where the boxes are made: ``BASE/dlfs-sandbox-<grader's pid>-<random>``.
 BASE = "/var/tmp"
-FOLDER = "dlfs-sandbox-"
+FOLDER = cpuclock.PREFIX  # a box's cgroup has its folder's name
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,6 @@ def _owner_alive(name: str) -> bool:
 def sweep() -> int:
     """Remove the boxes (and their cgroups) of graders that no longer run: one killed by SIGKILL leaves its box's
     tmpfs mounted and its folder behind (its kernels died with it). Returns how many boxes were removed."""
-    from autograder import cpuclock
-
     removed = 0
     for folder in Path(BASE).glob(f"{FOLDER}*") if os.path.isdir(BASE) else []:
         if _owner_alive(folder.name):
@@ -138,7 +137,7 @@ def sweep() -> int:
         shutil.rmtree(folder, ignore_errors=True)
         removed += not folder.exists()
     for group in cpuclock.folders():
-        if not _owner_alive(FOLDER + group.name[len(cpuclock.PREFIX):]):
+        if not _owner_alive(group.name):
             with contextlib.suppress(OSError):
                 group.rmdir()  # only an empty one can be removed: a process still in it keeps it
     return removed
@@ -154,7 +153,7 @@ class Box:
     def __enter__(self) -> Box:
         # Not under /tmp, which the kernel gets a folder of the shared tmpfs as.
         self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER}{os.getpid()}-", dir=BASE if os.path.isdir(BASE) else None))
-        self.cpu = CpuClock.create(self.folder.name[len(FOLDER):])
+        self.cpu = CpuClock.create(self.folder.name)
         (self.folder / "root").mkdir()
         self.shared = self.folder / "shared"
         self.shared.mkdir()

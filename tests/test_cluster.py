@@ -30,7 +30,7 @@ PROMPT = re.compile(r"In\s*\[[^\]]*\]:")
 def _page_text(page: bytes) -> str:
     """A feedback page's text, without numbers, prompts and white space (how prints were split into lines)."""
     text = PROMPT.sub("", notebooks.html_text(page.decode()))
-    return re.sub(r"\s+", "", NUMBER.sub(b"#", text.encode()).decode())
+    return re.sub(r"\s+", "", re.sub(NUMBER.pattern.decode(), "#", text))
 
 
 def _submissions(folder):

@@ -219,7 +219,7 @@ def test_a_killed_graders_boxes_are_swept_and_a_live_ones_are_not():
     (stale / "shared").mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "dlfs-sandbox", str(stale / "shared")], check=True)
     (stale / "shared" / "home").mkdir()
-    clock = sandbox.CpuClock.create(stale.name[len(sandbox.FOLDER):])
+    clock = sandbox.CpuClock.create(stale.name)
     with sandbox.Box(SMALL) as live:
         assert sandbox.sweep() >= 1
         assert live.folder.exists() and str(live.shared) in open("/proc/self/mounts").read()

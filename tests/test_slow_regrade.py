@@ -43,8 +43,8 @@ def test_the_grader_regrades_only_a_submission_found_slow(tmp_path):
                                         "message": "took 32.2 ms per call ..."}])
     wrong = _verdicts(tmp_path, "wrong", [{"case": "w01_l2_no_loops_speed", "passed": False, "mistake": "squared",
                                           "message": "squared distances"}])
-    assert _too_slow(tmp_path, slow) and not _too_slow(tmp_path, wrong)
-    assert not _too_slow(tmp_path, Result("absent", "flagged"))
+    assert _too_slow(tmp_path, slow.student) and not _too_slow(tmp_path, wrong.student)
+    assert not _too_slow(tmp_path, "absent")
 
 
 def test_the_class_report_counts_slow_by_name_not_by_its_times():
