@@ -7,6 +7,10 @@ notebook, run as written (``im2col``, ``col2im``, ``conv_forward_fast``, ``conv_
 fragment files in the percent format instead (before the notebook is assembled). The PyTorch side is
 ``torch.nn.functional.conv2d`` with autograd's backward, the gradients of x, w and b, on the same arrays.
 
+Both run in one process with the memory setting every notebook of the course gets from ``import dlfs``: glibc's
+malloc keeps freed blocks for the next pass instead of faulting them in again (:mod:`dlfs.memory`; PyTorch's
+allocator sits on the same malloc). ``DLFS_MALLOC=glibc`` keeps glibc's defaults for both, to compare.
+
 The two are timed in alternation, each warmed up first, ``--repeats`` times, and the medians compared. Both use
 ``--threads`` threads (OpenBLAS for NumPy, OpenMP for PyTorch; the variables are set before either library
 loads), and ``OMP_WAIT_POLICY=PASSIVE`` makes PyTorch's idle OpenMP threads sleep instead of spinning against
@@ -131,6 +135,10 @@ def main() -> None:
               "figures are noisy, and with\n  more threads than idle cores OpenBLAS waits for descheduled threads at "
               "every call of the batched products,\n  which can make the NumPy side many times slower")
     print(f"  NumPy {np.__version__} (week 4 solution, im2col)   PyTorch {torch.__version__} CPU (conv2d + autograd)")
+    from dlfs import memory
+
+    print("  malloc, both sides: " + ("freed memory kept (dlfs.memory)" if memory.applied else
+                                      f"glibc's defaults ({memory.OPT_OUT}={os.environ.get(memory.OPT_OUT, '')!r})"))
     print(f"  {'dtype':8s} {'solution':>10s} {'PyTorch':>10s} {'ratio':>7s}   goal")
     for name, median, _ in rows:
         goal = "<= 1.5" if name == "float32" else "< 1 (ahead)"
