@@ -43,7 +43,8 @@ SWITCH, LIMITS = "DLFS_SANDBOX", "DLFS_SANDBOX_LIMITS"
 #: Read-only system folders of the kernel's root (the ones that exist here).
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 #: Passed to the kernel from the grader's environment; everything else is left out.
-PASSED = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "DLFS_BUDGET", "DLFS_DATA")
+PASSED = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "DLFS_BUDGET", "DLFS_DATA",
+          "DLFS_MALLOC")
 #: The uids of sandboxed kernels: FIRST_UID + the nbgrader process's pid, unique among the running graders.
 FIRST_UID = 200_000
 #: Where the boxes are made: ``BASE/dlfs-sandbox-<grader's pid>-<random>``.
