@@ -95,7 +95,7 @@ class CpuClock:
             except OSError:
                 if time.monotonic() > deadline:
                     return False
-                time.sleep(0.05)
+                time.sleep(0.005)
 
 
 def folders() -> list[Path]:

@@ -22,7 +22,6 @@ the kernel starts.
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
 import os
 import shutil
@@ -33,13 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
 from nbclient.client import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 
-from autograder import protocol
+from autograder import kernels, protocol
 from autograder.course import REPO
 from autograder.sandbox import Box, Limits
 from dlfs.checks import CheckFailed
@@ -126,31 +124,37 @@ def _cell_error(cell: Any) -> str:
     return ""
 
 
-class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel starts inside a :class:`~autograder.sandbox.Box` and talks over Unix sockets."""
-
-    box: Box | None = None
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        return self.box.command(super().format_kernel_cmd(extra_arguments))
-
-
 class JudgedExecute(Execute):
     """nbgrader's Execute with every hidden case judged in this (trusted) process."""
 
     def preprocess(self, nb, resources=None, km=None):
         limits = Limits.from_env()
-        with Box(limits) if limits else contextlib.nullcontext() as box:
-            self._box = box
+        if limits is None:
+            self._box = self._started = None
             return self._preprocess(nb, resources, km)
+        kernel_name = self.kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
+        spare_key = kernels.key(limits, kernel_name, self._kernel_arguments())
+        spare = kernels.take_spare(spare_key)  # a worker's kernel started while the last notebook's feedback was made
+        self._box, self._started = (spare.box, spare.km) if spare else (Box(limits).__enter__(), None)
+        try:
+            return self._preprocess(nb, resources, km)
+        finally:
+            self._box.__exit__(None, None, None)
+            kernels.start_spare(spare_key, self.config)
+
+    def _kernel_arguments(self) -> list[str]:
+        """The kernel's extra arguments as nbclient's ``async_start_new_kernel`` passes them to ipykernel."""
+        arguments = list(self.extra_arguments)
+        if self.ipython_hist_file and not any(a.startswith("--HistoryManager.hist_file") for a in arguments):
+            arguments.append(f"--HistoryManager.hist_file={self.ipython_hist_file}")
+        return arguments
 
     def create_kernel_manager(self):
         if self._box is None:
             return super().create_kernel_manager()
         self.kernel_name = self.kernel_name or self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
-        self.km = SandboxedKernelManager(kernel_name=self.kernel_name, config=self.config, transport="ipc",
-                                         ip=self._box.ipc_address, connection_file=str(self._box.connection_file))
-        self.km.box = self._box
+        # A started kernel is not started again: nbclient only starts one for a manager without a kernel.
+        self.km = self._started or kernels.manager(self._box, self.kernel_name, self.config)
         return self.km
 
     def _preprocess(self, nb, resources, km):

@@ -5,16 +5,20 @@ ever written inside the repository."""
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
     AssignLatePenalties,
-    CheckCellMetadata,
     ClearHiddenTests,
+    ClearOutput,
+    DeduplicateIds,
     GetGrades,
     IgnorePattern,
     LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
     SaveAutoGrades,
 )
 
-from autograder.feedback import ShortErrors
+from autograder.feedback import FeedbackExporter, ShortErrors
 from autograder.judge import JudgedExecute
+from autograder.metadata import CheckCellMetadata
 
 c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
 
@@ -36,6 +40,10 @@ c.Execute.coalesce_streams = True
 # any other: deleting a test neither earns its points nor loses those of work that passes it.
 c.OverwriteCells.add_missing_cells = True
 
+# nbgrader's own steps before a submission runs, with its metadata check validating against a schema checked once per
+# process instead of once per cell (autograder/metadata.py).
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
+
 # nbgrader's own steps, with its Execute replaced by JudgedExecute: the hidden cases' verdicts are decided
 # in this process, outside the student's kernel, and written into the test cells before SaveAutoGrades
 # scores them (autograder/judge.py).
@@ -53,3 +61,6 @@ c.Autograde.autograde_preprocessors = [
 # hidden test source: ClearHiddenTests removes the hidden regions, ShortErrors replaces tracebacks
 # (which would print the hidden lines and the checking code) by their last line.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ShortErrors, CSSHTMLHeaderPreprocessor]
+# nbconvert's HTML page, written faster (autograder/feedback.py): the same document, with its templates compiled once
+# per process and without parsing every page again to add alt text to images.
+c.GenerateFeedback.exporter_class = FeedbackExporter

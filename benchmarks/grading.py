@@ -13,7 +13,8 @@ script fails.
 The fixed cost: for a few submissions graded one at a time, the wall time of grading (nbgrader autograde, the
 sandboxed kernel's start and stop, the feedback page) minus the time the kernel spent executing cells (from the
 execution timestamps nbclient records in the autograded notebook) and minus the time the judges spent building
-inputs and checking answers (recorded by the judge in the verdicts file).
+inputs and checking answers (recorded by the judge in the verdicts file). From the second submission of a worker on,
+its kernel was started while the one before was reported on (autograder/kernels.py), as in a real run.
 
 Run from the repository root, as root (the sandbox needs it), on an otherwise idle machine:
 
