@@ -208,10 +208,17 @@ class Worker:
             return ""
 
     def request(self, command: str, week: str, student: str, timeout: float | None, env: dict[str, str]) -> None:
+        self.send(command, week, student, env)
+        self.receive(command, week, student, timeout)
+
+    def send(self, command: str, week: str, student: str, env: dict[str, str]) -> None:
+        """Ask for ``command`` and return at once; :meth:`receive` waits for its end."""
         if self.process is None or self.process.poll() is not None:
             self._start()
         self.process.stdin.write(json.dumps({"command": command, "week": week, "student": student, "env": env}) + "\n")
         self.process.stdin.flush()
+
+    def receive(self, command: str, week: str, student: str, timeout: float | None) -> None:
         answer = self._reply(timeout, f"{command} {week} --student {student}")
         if not answer["success"]:
             tail = "\n".join((answer["log"] + answer["error"]).splitlines()[-25:])
@@ -276,10 +283,25 @@ class Course:
             self.worker.request("generate_feedback", self.week, student, FEEDBACK_TIMEOUT, {})
         else:
             run_nbgrader(["generate_feedback", self.week, "--student", student, "--force"], self.root, FEEDBACK_TIMEOUT)
+        return self._page(student)
+
+    def _page(self, student: str) -> Path:
         page = self.root / "feedback" / student / self.week / NOTEBOOK.replace(".ipynb", ".html")
         if not page.exists():
             raise NbgraderError(f"nbgrader wrote no feedback for {student}")
         return page
+
+    def scores_and_feedback(self, student: str) -> tuple[float, float, dict[str, tuple[float, float]], Path]:
+        """:meth:`scores` and :meth:`feedback` of an autograded submission. With a worker, the scores are read while
+        it writes the page."""
+        if self.worker is None:
+            return (*self.scores(student), self.feedback(student))
+        self.worker.send("generate_feedback", self.week, student, {})
+        try:
+            score, max_score, cells = self.scores(student)
+        finally:  # its reply is read whatever happened here, or the next request would read it
+            self.worker.receive("generate_feedback", self.week, student, FEEDBACK_TIMEOUT)
+        return score, max_score, cells, self._page(student)
 
     def scores(self, student: str) -> tuple[float, float, dict[str, tuple[float, float]]]:
         """(score, max score, {grade cell id: (score, max)}) of an autograded submission."""

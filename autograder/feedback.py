@@ -58,14 +58,38 @@ def _with_alt(tag: str) -> str:
     return f'{tag[:end].rstrip()} alt="{MISSING_ALT}"{tag[end:]}'
 
 
+class _Remembered:
+    """A code-highlighting filter whose pages are kept, by source, language and magics language (all that nbconvert's
+    highlighting reads): most code cells of a class's notebooks are the release's, the same for every student."""
+
+    LIMIT = 20_000  # cells kept before starting afresh
+
+    def __init__(self, highlight: Highlight2HTML) -> None:
+        self.highlight = highlight
+        self.options = repr(sorted(highlight.extra_formatter_options.items()))
+
+    def __call__(self, source, language=None, metadata=None):
+        key = (source, language or self.highlight.pygments_lexer, (metadata or {}).get("magics_language"), self.options)
+        html = _HIGHLIGHTED.get(key)
+        if html is None:
+            if len(_HIGHLIGHTED) >= self.LIMIT:
+                _HIGHLIGHTED.clear()
+            html = _HIGHLIGHTED[key] = self.highlight(source, language, metadata)
+        return html
+
+
+_HIGHLIGHTED: dict[tuple, str] = {}
+
+
 class FeedbackExporter(HTMLExporter):
     """nbconvert's HTML exporter, made for writing one page per student in a long-lived process.
 
     nbconvert parses every page it writes again with BeautifulSoup to give images without alt text a
     placeholder one and to make cells focusable, then writes the page out again: about 0.2–0.4 s of the
     0.6 s a feedback page took here. This exporter adds the same alt text to the ``<img>`` tags of the page
-    as written (the feedback template, classic's, has no cell to make focusable), and keeps the compiled
-    templates between pages (Jinja's bytecode cache, in memory) instead of compiling them for every page.
+    as written (the feedback template, classic's, has no cell to make focusable), keeps the compiled templates
+    between pages (Jinja's bytecode cache, in memory) instead of compiling them for every page, and highlights a
+    cell's code once per process (:class:`_Remembered`).
     ``tests/test_feedback_page.py`` checks that the page parses to the same document as nbconvert's.
     """
 
@@ -79,7 +103,7 @@ class FeedbackExporter(HTMLExporter):
         language = nb.metadata.get("language_info", {})
         lexer = language.get("pygments_lexer", language.get("name", None))
         self.register_filter("highlight_code", self.filters.get(
-            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+            "highlight_code", _Remembered(Highlight2HTML(pygments_lexer=lexer, parent=self))))
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))

@@ -104,8 +104,7 @@ def _graded(course: Course, path: Path, out: Path, secrets: set[str], timeout: f
     try:
         course.submit(student, nb)
         course.autograde(student, timeout=timeout, verdicts=verdicts)
-        score, max_score, cells = course.scores(student)
-        page = course.feedback(student)
+        score, max_score, cells, page = course.scores_and_feedback(student)
     except NbgraderError as err:
         return Result(student, "flagged", reason=nbgrader_reason(str(err)))
     # What the student wrote is theirs to see, whatever it coincides with.

@@ -14,6 +14,7 @@ starts a new one.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -57,6 +58,9 @@ def main(root: str) -> None:
     from autograder.judge import restore_environ  # also the preprocessors and the cases' machinery, imported once
 
     kernels.keep_spares()  # each notebook's kernel starts while the one before it is still being reported on
+    # What was imported so far lives as long as the process: the collector no longer walks it on every full collection
+    # (one in four feedback pages met a 0.2 s collection, measured here).
+    gc.freeze()
 
     def reply(message: dict) -> None:
         print(REPLY + json.dumps(message), file=replies, flush=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from pathlib import Path
 
 import jinja2
@@ -17,6 +18,7 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.highlight import Highlight2HTML
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbgrader.converters import GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
@@ -104,3 +106,21 @@ def test_pages_after_the_first_reuse_the_compiled_templates(monkeypatch):
     theirs = page(HTMLExporter, nb)
     assert compiled, "nbconvert's exporter compiled nothing: the comparison no longer measures anything"
     assert same_document(again, theirs)
+
+
+def test_code_is_highlighted_once_per_process(monkeypatch):
+    """A cell's code is highlighted on the first page that shows it; later pages take it from memory, and a changed
+    cell, or the same code marked as another language's magic, is highlighted anew."""
+    calls = []
+    original = Highlight2HTML.__call__
+    monkeypatch.setattr(Highlight2HTML, "__call__", lambda self, *a, **k: calls.append(a[0]) or original(self, *a, **k))
+    nb = awkward_notebook()
+    nb.cells[1].source = f"x = {time.time_ns()}  # a cell no page has shown yet"
+    first = page(FeedbackExporter, nb)
+    assert calls == [nb.cells[1].source]
+    assert page(FeedbackExporter, nb) == first and len(calls) == 1
+    nb.cells[1].source += "\ny = 2"
+    page(FeedbackExporter, nb)
+    nb.cells[1].metadata["magics_language"] = "bash"
+    page(FeedbackExporter, nb)
+    assert len(calls) == 3
