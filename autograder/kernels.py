@@ -8,15 +8,16 @@ waits for the next request. :func:`take_spare` hands it to the next notebook.
 
 What the next submission gets is what it would get without the spare: a new box (new tmpfs, cgroup, namespaces,
 limits) holding a kernel that has run no code but its own start-up, started with the same command. One box at a
-time: the spare is started only after the previous box is gone (its cgroup empty), so no two kernels of a worker
-ever share its uid at once. A spare that died while it waited, or was made for other limits or another command,
-is thrown away and a kernel is started as usual. Killing the worker kills its spare (``--pdeathsig``, and the
-worker's process group); ``sweep`` removes the box it leaves.
+time: the spare is started only after the previous kernel was killed and its box removed (which waits up to 2 s for
+its cgroup to empty), so no two kernels of a worker share its uid at once. A spare that died while it waited, or
+was made for other limits or another command, is thrown away and a kernel is started as usual. Killing the worker
+kills its spare (``--pdeathsig``, and the worker's process group); ``sweep`` removes the box it leaves.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 from queue import Empty
@@ -106,8 +107,6 @@ def keep_spares() -> None:
 def key(limits: Limits, kernel_name: str, arguments: list[str]) -> tuple:
     """What a spare must have been made for to be used: the limits, the kernel and its arguments, and the variables
     the kernel gets from this process (:data:`autograder.sandbox.PASSED`)."""
-    import os
-
     return (limits, kernel_name, tuple(arguments), tuple(os.environ.get(name) for name in PASSED))
 
 
