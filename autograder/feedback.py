@@ -90,7 +90,9 @@ class FeedbackExporter(HTMLExporter):
     as written (the feedback template, classic's, has no cell to make focusable), keeps the compiled templates
     between pages (Jinja's bytecode cache, in memory) instead of compiling them for every page, and highlights a
     cell's code once per process (:class:`_Remembered`).
-    ``tests/test_feedback_page.py`` checks that the page parses to the same document as nbconvert's.
+    ``tests/test_feedback_page.py`` checks that the page parses to the same document as nbconvert's. One known
+    difference: an ``<img`` written inside a script or an HTML comment of a cell's output also gets the alt text
+    here, where nbconvert's parser leaves it alone.
     """
 
     def _create_environment(self):
