@@ -95,7 +95,7 @@ class CpuClock:
             except OSError:
                 if time.monotonic() > deadline:
                     return False
-                time.sleep(0.005)
+                time.sleep(0.05)
 
 
 def folders() -> list[Path]:

@@ -133,8 +133,7 @@ class JudgedExecute(Execute):
         if limits is None:
             self._box = self._started = None
             return self._preprocess(nb, resources, km)
-        kernel_name = self.kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
-        spare_key = kernels.key(limits, kernel_name, self._kernel_arguments())
+        spare_key = kernels.key(limits, self._kernel_name(nb), self._kernel_arguments())
         spare = kernels.take_spare(spare_key)  # a worker's kernel started while the last notebook's feedback was made
         self._box, self._started = (spare.box, spare.km) if spare else (Box(limits).__enter__(), None)
         try:
@@ -142,6 +141,9 @@ class JudgedExecute(Execute):
         finally:
             self._box.__exit__(None, None, None)
             kernels.start_spare(spare_key, self.config)
+
+    def _kernel_name(self, nb) -> str:
+        return self.kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
 
     def _kernel_arguments(self) -> list[str]:
         """The kernel's extra arguments as nbclient's ``async_start_new_kernel`` passes them to ipykernel."""
@@ -153,7 +155,7 @@ class JudgedExecute(Execute):
     def create_kernel_manager(self):
         if self._box is None:
             return super().create_kernel_manager()
-        self.kernel_name = self.kernel_name or self.nb.metadata.get("kernelspec", {}).get("name") or "python3"
+        self.kernel_name = self._kernel_name(self.nb)
         # A started kernel is not started again: nbclient only starts one for a manager without a kernel.
         self.km = self._started or kernels.manager(self._box, self.kernel_name, self.config)
         return self.km

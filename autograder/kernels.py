@@ -1,7 +1,7 @@
 """Sandboxed kernels, and the spare one a long-lived worker keeps ready for its next notebook.
 
-A kernel takes about 0.6 s to start (Python, ipykernel and IPython import in the sandbox; measured here), all of it
-in the kernel's own process. A worker (:mod:`autograder.worker`) grades one notebook after another, so as soon as
+A kernel takes 0.4–0.5 s to start (Python, ipykernel and IPython import in the sandbox; measured here), all of it in
+the kernel's own process. A worker (:mod:`autograder.worker`) grades one notebook after another, so as soon as
 one notebook's kernel is killed and its box removed, :func:`start_spare` makes a fresh box and starts a fresh
 kernel in it, and returns at once (about 15 ms): the kernel boots while the worker writes the feedback page and
 waits for the next request. :func:`take_spare` hands it to the next notebook.
@@ -25,7 +25,7 @@ from queue import Empty
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
-from traitlets import DottedObjectName, Type
+from traitlets import Type
 
 from autograder.sandbox import PASSED, Box, Limits
 
@@ -66,7 +66,6 @@ class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel starts inside a :class:`~autograder.sandbox.Box` and talks over Unix sockets."""
 
     box: Box | None = None
-    client_class = DottedObjectName("autograder.kernels.ReadyClient")
     client_factory = Type(ReadyClient, klass=AsyncKernelClient)
 
     async def _async_wait(self, pollinterval: float = 0.1) -> None:
@@ -86,9 +85,20 @@ def manager(box: Box, kernel_name: str, config) -> SandboxedKernelManager:
     return km
 
 
+@dataclass(frozen=True)
+class SpareKey:
+    """What a spare must have been made for to be used: the limits, the kernel and its arguments, and the variables
+    the kernel gets from this process (:data:`autograder.sandbox.PASSED`)."""
+
+    limits: Limits
+    kernel_name: str
+    arguments: tuple[str, ...]
+    passed: tuple[str | None, ...]
+
+
 @dataclass
 class Spare:
-    key: tuple
+    key: SpareKey
     box: Box
     km: SandboxedKernelManager
 
@@ -104,28 +114,26 @@ def keep_spares() -> None:
     _keeping = True
 
 
-def key(limits: Limits, kernel_name: str, arguments: list[str]) -> tuple:
-    """What a spare must have been made for to be used: the limits, the kernel and its arguments, and the variables
-    the kernel gets from this process (:data:`autograder.sandbox.PASSED`)."""
-    return (limits, kernel_name, tuple(arguments), tuple(os.environ.get(name) for name in PASSED))
+def key(limits: Limits, kernel_name: str, arguments: list[str]) -> SpareKey:
+    """The key of a kernel started now with these limits, kernel and arguments."""
+    return SpareKey(limits, kernel_name, tuple(arguments), tuple(os.environ.get(name) for name in PASSED))
 
 
-def start_spare(spare_key: tuple, config) -> None:
+def start_spare(spare_key: SpareKey, config) -> None:
     """Make a box and start a kernel in it for the next notebook, if this process keeps spares; never raises (a
     spare that cannot start is simply not there, and the next notebook starts its kernel itself)."""
     global _spare
     if not _keeping:
         return
     discard_spare()
-    limits, kernel_name, arguments = spare_key[0], spare_key[1], list(spare_key[2])
-    box = Box(limits)
+    box = Box(spare_key.limits)
     try:
         box.__enter__()
     except Exception:
         return
-    km = manager(box, kernel_name, config)
+    km = manager(box, spare_key.kernel_name, config)
     try:
-        run_sync(km.start_kernel)(extra_arguments=arguments, cwd=str(box.folder))
+        run_sync(km.start_kernel)(extra_arguments=list(spare_key.arguments), cwd=str(box.folder))
     except Exception as err:
         km.log.warning("the spare kernel did not start (%s); the next notebook starts its own", err)
         _end(Spare(spare_key, box, km))
@@ -133,7 +141,7 @@ def start_spare(spare_key: tuple, config) -> None:
     _spare = Spare(spare_key, box, km)
 
 
-def take_spare(spare_key: tuple) -> Spare | None:
+def take_spare(spare_key: SpareKey) -> Spare | None:
     """The spare kernel, if there is one made for ``spare_key`` and still running; None otherwise (any other spare
     is ended)."""
     global _spare
